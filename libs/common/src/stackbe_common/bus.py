@@ -1,0 +1,142 @@
+"""NATS connection, JetStream streams, and the request-reply helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import msgspec
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from stackbe_events import stream_for
+
+from .logging import get_logger
+
+__all__ = [
+    "JetStreamContext",
+    "NATS",
+    "RemoteError",
+    "Responder",
+    "RpcError",
+    "connect",
+    "ensure_stream",
+    "request",
+]
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+async def connect(url: str, name: str) -> NATS:
+    """Connect and keep reconnecting for ever; JetStream work resumes on reconnect."""
+
+    async def on_disconnect() -> None:
+        log.warning("nats.disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats.reconnected")
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats.error", error=str(exc))
+
+    return await nats.connect(
+        servers=url.split(","),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, context: str, replicas: int = 1) -> str:
+    """Create (or update) ``STACKBE_<CONTEXT>`` with de-duplication on ``Nats-Msg-Id``."""
+    name, subjects = stream_for(context)
+    config = StreamConfig(
+        name=name,
+        subjects=[subjects],
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
+    )
+    try:
+        await js.stream_info(name)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+            log.info("stream.created", stream=name)
+        except BadRequestError:
+            pass  # created concurrently by another process
+    return name
+
+
+class RpcError(msgspec.Struct):
+    code: str
+    message: str
+    status: int = 500
+
+
+class _Reply(msgspec.Struct):
+    ok: bool
+    data: msgspec.Raw | None = None
+    error: RpcError | None = None
+
+
+class Responder:
+    """Answers one request-reply subject in a queue group shared by a service's replicas."""
+
+    def __init__(self, nc: NATS, subject: str, queue: str,
+                 handler: Callable[[bytes], Awaitable[msgspec.Struct | None]]) -> None:
+        self._nc, self._subject, self._queue, self._handler = nc, subject, queue, handler
+        self._sub: nats.aio.subscription.Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_msg)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            result = await self._handler(msg.data)
+            reply = _Reply(ok=True, data=msgspec.Raw(msgspec.json.encode(result)))
+        except Exception as exc:  # the caller gets an error reply, never a hang
+            code = getattr(exc, "code", "INTERNAL_ERROR")
+            if code == "INTERNAL_ERROR":
+                log.exception("rpc.failed", subject=self._subject)
+            reply = _Reply(ok=False, error=RpcError(code=code, message=str(exc)))
+        await msg.respond(msgspec.json.encode(reply))
+
+
+class RemoteError(Exception):
+    def __init__(self, error: RpcError) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+
+
+async def request(nc: NATS, subject: str, payload: msgspec.Struct, result_type: type[T],
+                  timeout: float = 2.0) -> T:
+    """Ask a responder and decode its answer; raises ``RemoteError`` for an error reply."""
+    msg = await nc.request(subject, msgspec.json.encode(payload), timeout=timeout)
+    reply = msgspec.json.decode(msg.data, type=_Reply)
+    if not reply.ok:
+        raise RemoteError(reply.error or RpcError(code="INTERNAL_ERROR", message="no error"))
+    return msgspec.json.decode(reply.data or b"null", type=result_type)
+
+
+async def wait_connected(nc: NATS, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not nc.is_connected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("NATS not connected")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,164 @@
+"""The service edge: ASGI middleware in front of every service's routes.
+
+It assigns the request id, verifies the gateway's signed scope header (401 without
+it), opens the request's unit of work, applies ``Idempotency-Key`` to POSTs, and sends
+the response only after the transaction has committed (or rolled back, for errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope as ASGIScope, Send
+
+from . import idempotency
+from .errors import StackBEError, error_body, status_of
+from .ids import new_id
+from .logging import get_logger
+from .scope import HEADER as SCOPE_HEADER, Scope, verify_scope
+from .uow import UnitOfWork
+
+__all__ = ["ServiceEdge", "EdgeContext", "REQUEST_ID_HEADER", "OPEN_PATHS"]
+
+log = get_logger(__name__)
+
+REQUEST_ID_HEADER = b"x-request-id"
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
+_SCOPE_HEADER = SCOPE_HEADER.encode()
+_IDEMPOTENCY_HEADER = b"idempotency-key"
+
+
+class EdgeContext:
+    """What the edge hands to the routes through the ASGI scope (``scope["stackbe"]``)."""
+
+    __slots__ = ("caller", "request_id", "uow")
+
+    def __init__(self, caller: Scope, request_id: str, uow: UnitOfWork) -> None:
+        self.caller, self.request_id, self.uow = caller, request_id, uow
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _send_error(send: Send, exc: StackBEError, request_id: str) -> None:
+    status = status_of(exc)
+    body = error_body(status, exc.code, exc.message, request_id, getattr(exc, "field", None))
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (REQUEST_ID_HEADER, request_id.encode()),
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _scope_key(caller: Scope) -> str:
+    return f"{caller.tenant_id}:{caller.app_id}:{caller.principal.kind}:{caller.principal.id}"
+
+
+class ServiceEdge:
+    def __init__(self, app: ASGIApp, *, pool_getter: Any, secret: bytes) -> None:
+        self.app, self._pool_getter, self._secret = app, pool_getter, secret
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        raw_id = _header(headers, REQUEST_ID_HEADER)
+        request_id = raw_id.decode("latin-1") if raw_id else new_id("req")
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            raw_scope = _header(headers, _SCOPE_HEADER)
+            caller = verify_scope(raw_scope.decode("latin-1") if raw_scope else None, self._secret)
+        except StackBEError as exc:
+            await _send_error(send, exc, request_id)
+            return
+        structlog.contextvars.bind_contextvars(tenant_id=caller.tenant_id, app_id=caller.app_id)
+        uow = UnitOfWork(self._pool_getter())
+        scope["stackbe"] = EdgeContext(caller, request_id, uow)  # type: ignore[typeddict-unknown-key]
+        try:
+            await self._run(scope, receive, send, caller, uow, request_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id", "tenant_id", "app_id")
+
+    async def _run(self, scope: ASGIScope, receive: Receive, send: Send, caller: Scope,
+                   uow: UnitOfWork, request_id: str) -> None:
+        key_raw = _header(scope["headers"], _IDEMPOTENCY_HEADER) if scope["method"] == "POST" else None
+        idem: tuple[str, str] | None = None
+        if key_raw is not None:
+            # The body is read here to fingerprint the request, then replayed to the app.
+            chunks, more = [], True
+            while more:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            replayed = False
+
+            async def receive_again() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = receive_again
+            try:
+                key = idempotency.check_key(key_raw)
+                print_ = idempotency.fingerprint(scope["method"], scope["path"],
+                                                 scope["query_string"], body)
+                stored = await idempotency.lookup(await uow.connection(), _scope_key(caller),
+                                                  key, print_)
+            except StackBEError as exc:
+                await uow.finish(commit=False)
+                await _send_error(send, exc, request_id)
+                return
+            except BaseException:
+                await uow.finish(commit=False)
+                raise
+            if stored is not None:
+                await uow.finish(commit=False)
+                await send({"type": "http.response.start", "status": stored.status, "headers": [
+                    *((k.encode(), v.encode()) for k, v in stored.headers),
+                    (b"idempotent-replayed", b"true"),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]})
+                await send({"type": "http.response.body", "body": stored.body})
+                return
+            idem = (key, print_)
+
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        try:
+            await self.app(scope, receive, capture)
+            status = start.get("status", 500)
+            ok = status < 400
+            if ok and idem is not None:
+                stored_headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                                  for k, v in start.get("headers", [])
+                                  if k.lower() not in (b"content-length", b"date")]
+                await idempotency.store(
+                    await uow.connection(), _scope_key(caller), idem[0], idem[1],
+                    idempotency.StoredResponse(status, stored_headers, b"".join(parts)))
+            await uow.finish(commit=ok)
+        except BaseException:
+            await uow.finish(commit=False)
+            raise
+        start.setdefault("headers", [])
+        start["headers"] = [*start["headers"], (REQUEST_ID_HEADER, request_id.encode())]
+        await send(start)  # type: ignore[arg-type]
+        await send({"type": "http.response.body", "body": b"".join(parts)})

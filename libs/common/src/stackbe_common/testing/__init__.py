@@ -1,0 +1,1 @@
+"""Test support shared by every service's tests (loaded as a pytest plugin)."""

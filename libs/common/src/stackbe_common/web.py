@@ -1,0 +1,169 @@
+"""Building a service's Litestar app: errors, edge, dependencies, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ControllerRouterHandler
+
+from .edge import EdgeContext, ServiceEdge
+from .errors import StackBEError, error_body, status_of
+from .logging import get_logger
+from .scope import Scope
+
+__all__ = ["create_service_app", "caller_of", "provide_conn", "provide_caller", "MAX_BODY_BYTES"]
+
+log = get_logger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+_CODE_BY_STATUS = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    ctx = request.scope.get("stackbe")
+    return ctx.request_id if isinstance(ctx, EdgeContext) else None
+
+
+def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(content=body, status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _on_stackbe_error(request: Request[Any, Any, Any], exc: StackBEError) -> Response[bytes]:
+    status = status_of(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+    return _json(status, error_body(status, exc.code, exc.message, _request_id(request),
+                                    getattr(exc, "field", None)), headers)
+
+
+def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict) and item.get("message"):
+            key = item.get("key")
+            message = str(item["message"])
+            return (f"{message} (in {item.get('source', 'body')} `{key}`)" if key else message,
+                    str(key) if key else None)
+    return (exc.detail or "Invalid request", None)
+
+
+def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    message, field = _validation_message(exc)
+    return _json(400, error_body(400, "VALIDATION_ERROR", message, _request_id(request), field))
+
+
+def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code = _CODE_BY_STATUS.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")
+    message = exc.detail or "Error"
+    if status == 413:
+        message = "Request body is larger than 1 MiB"
+    return _json(status, error_body(status, code, message, _request_id(request)),
+                 dict(exc.headers or {}))
+
+
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    request_id = _request_id(request)
+    log.exception("request.failed", path=request.url.path, request_id=request_id)
+    return _json(500, error_body(500, "INTERNAL_ERROR",
+                                 "Internal error; quote the request id when reporting it",
+                                 request_id))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    StackBEError: _on_stackbe_error,
+    ValidationException: _on_validation,
+    HTTPException: _on_http,
+    Exception: _on_unexpected,
+}
+
+
+async def provide_conn(request: Request[Any, Any, Any]) -> asyncpg.Connection:
+    """The request's connection, inside the transaction the edge owns."""
+    ctx: EdgeContext = request.scope["stackbe"]  # type: ignore[typeddict-item]
+    return await ctx.uow.connection()
+
+
+def caller_of(request: Request[Any, Any, Any]) -> Scope:
+    ctx: EdgeContext = request.scope["stackbe"]  # type: ignore[typeddict-item]
+    return ctx.caller
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Scope:
+    return caller_of(request)
+
+
+@get("/health", include_in_schema=False, sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", include_in_schema=False)
+async def ready(state: State) -> Response[dict[str, Any]]:
+    checks: dict[str, bool] = {}
+    try:
+        async with state.pool.acquire(timeout=1.0) as conn:
+            await conn.fetchval("SELECT 1", timeout=1.0)
+        checks["postgres"] = True
+    except Exception:
+        checks["postgres"] = False
+    nc = state.get("nc")
+    checks["nats"] = bool(nc is not None and nc.is_connected)
+    ok = all(checks.values())
+    return Response({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+def create_service_app(
+    *,
+    name: str,
+    secret: bytes,
+    route_handlers: Sequence[ControllerRouterHandler],
+    lifespan: Callable[[Litestar], Any],
+    dependencies: dict[str, Provide] | None = None,
+    openapi_title: str | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """A service app whose routes all sit behind the edge; ``lifespan`` sets ``state.pool``."""
+    holder: dict[str, Litestar] = {}
+    prometheus = PrometheusConfig(app_name=f"stackbe_{name}", group_path=True,
+                                  exclude=["/health", "/ready", "/metrics"])
+    app = Litestar(
+        route_handlers=[*route_handlers, health, ready, PrometheusController],
+        middleware=[
+            prometheus.middleware,
+            DefineMiddleware(ServiceEdge, pool_getter=lambda: holder["app"].state.pool,
+                             secret=secret),
+        ],
+        dependencies={
+            "conn": Provide(provide_conn),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            **(dependencies or {}),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(title=openapi_title or f"StackBE {name}", version="1.0.0",
+                                     path="/schema"),
+        debug=debug,
+    )
+    holder["app"] = app
+    return app

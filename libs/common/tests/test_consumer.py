@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import asyncpg
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from stackbe_common.bus import ensure_stream
+from stackbe_common.consumer import Consumer, PermanentError
+from stackbe_events import encode
+
+from .events import CONTEXT, ThingHappened
+from .test_outbox import thing
+
+SUBJECT = ThingHappened.subject
+
+
+@pytest.fixture
+async def stream(js: JetStreamContext) -> str:
+    try:
+        await js.delete_stream("STACKBE_COMMONTEST")
+    except NotFoundError:
+        pass
+    return await ensure_stream(js, CONTEXT)
+
+
+@pytest.fixture
+async def things(pool: asyncpg.Pool) -> asyncpg.Pool:
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TABLE things (event_id text, n int)")
+    return pool
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def run(consumer: Consumer) -> asyncio.Task[None]:
+    return asyncio.create_task(consumer.run())
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def insert_thing(conn: asyncpg.Connection, event: ThingHappened) -> None:
+    await conn.execute("INSERT INTO things VALUES ($1, $2)", event.id, event.n)
+
+
+async def count(pool: asyncpg.Pool, sql: str) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval(sql))
+
+
+async def test_inbox_drops_a_duplicate_delivery(things, js, stream):
+    event = thing(1)
+    # Published twice without a message id, so JetStream itself keeps both copies.
+    await js.publish(SUBJECT, encode(event))
+    await js.publish(SUBJECT, encode(event))
+    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
+                        handlers={ThingHappened: insert_thing})
+    task = run(consumer)
+    try:
+        await wait_for(lambda: _all_acked(js, stream, consumer.name))
+    finally:
+        await stop(task)
+    assert await count(things, "SELECT count(*) FROM things") == 1
+    assert await count(things, "SELECT count(*) FROM inbox") == 1
+
+
+async def _all_acked(js: JetStreamContext, stream: str, durable: str) -> bool:
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_undecodable_payload_is_dead_lettered_and_terminated(things, js, stream):
+    await js.publish(SUBJECT, b"{not json")
+    good = thing(2)
+    await js.publish(SUBJECT, encode(good))
+    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
+                        handlers={ThingHappened: insert_thing})
+    task = run(consumer)
+    try:
+        await wait_for(lambda: _all_acked(js, stream, consumer.name))
+    finally:
+        await stop(task)
+    assert await count(things, "SELECT count(*) FROM dead_letters") == 1
+    async with things.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM dead_letters")
+    assert row["payload"] == b"{not json" and row["error"].startswith("undecodable")
+    assert await count(things, "SELECT count(*) FROM things") == 1
+
+
+async def test_a_permanent_error_is_dead_lettered_and_its_effect_rolled_back(things, js, stream):
+    async def refuse(conn: asyncpg.Connection, event: ThingHappened) -> None:
+        await insert_thing(conn, event)
+        raise PermanentError("cannot apply")
+
+    await js.publish(SUBJECT, encode(thing(3)))
+    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
+                        handlers={ThingHappened: refuse})
+    task = run(consumer)
+    try:
+        await wait_for(lambda: _all_acked(js, stream, consumer.name))
+    finally:
+        await stop(task)
+    assert await count(things, "SELECT count(*) FROM things") == 0
+    assert await count(things, "SELECT count(*) FROM inbox") == 0
+    assert await count(things, "SELECT count(*) FROM dead_letters") == 1
+
+
+async def test_a_transient_error_is_retried_until_it_succeeds(things, js, stream):
+    attempts = []
+
+    async def flaky(conn: asyncpg.Connection, event: ThingHappened) -> None:
+        attempts.append(event.id)
+        if len(attempts) < 2:
+            raise ConnectionError("database hiccup")
+        await insert_thing(conn, event)
+
+    await js.publish(SUBJECT, encode(thing(4)))
+    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
+                        handlers={ThingHappened: flaky})
+    task = run(consumer)
+    try:
+        await wait_for(lambda: _count_is(things, "SELECT count(*) FROM things", 1), timeout=10)
+    finally:
+        await stop(task)
+    assert len(attempts) == 2
+    assert await count(things, "SELECT count(*) FROM dead_letters") == 0
+
+
+async def _count_is(pool: asyncpg.Pool, sql: str, expected: int) -> bool:
+    return await count(pool, sql) == expected

@@ -1,0 +1,84 @@
+"""Events produced by the identity service (stream ``STACKBE_IDENTITY``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from .base import Event, register
+
+__all__ = [
+    "TenantCreated",
+    "MemberAdded",
+    "MemberUpdated",
+    "MemberRemoved",
+    "AppCreated",
+    "AppUpdated",
+    "AppArchived",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+]
+
+Role = Literal["owner", "admin", "viewer"]
+KeyKind = Literal["tenant", "app"]
+
+
+@register("stackbe.identity.tenant.created.v1")
+class TenantCreated(Event, frozen=True, kw_only=True):
+    name: str
+    owner_email: str
+
+
+@register("stackbe.identity.member.added.v1")
+class MemberAdded(Event, frozen=True, kw_only=True):
+    member_id: str
+    email: str
+    role: Role
+
+
+@register("stackbe.identity.member.updated.v1")
+class MemberUpdated(Event, frozen=True, kw_only=True):
+    member_id: str
+    role: Role
+
+
+@register("stackbe.identity.member.removed.v1")
+class MemberRemoved(Event, frozen=True, kw_only=True):
+    member_id: str
+
+
+@register("stackbe.identity.app.created.v1")
+class AppCreated(Event, frozen=True, kw_only=True):
+    name: str
+    grace_period_days: int
+    gateway: str
+
+
+@register("stackbe.identity.app.updated.v1")
+class AppUpdated(Event, frozen=True, kw_only=True):
+    name: str
+    grace_period_days: int
+    gateway: str
+
+
+@register("stackbe.identity.app.archived.v1")
+class AppArchived(Event, frozen=True, kw_only=True):
+    archived_at: datetime
+
+
+@register("stackbe.identity.api_key.created.v1")
+class ApiKeyCreated(Event, frozen=True, kw_only=True):
+    key_id: str
+    kind: KeyKind
+    name: str
+    hint: str
+    expires_at: datetime | None = None
+
+
+@register("stackbe.identity.api_key.revoked.v1")
+class ApiKeyRevoked(Event, frozen=True, kw_only=True):
+    """A key stopped working; gateways drop it from their caches at once."""
+
+    key_id: str
+    kind: KeyKind
+    key_hash: str
