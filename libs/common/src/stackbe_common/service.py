@@ -1,0 +1,125 @@
+"""The command line every service shares: ``python -m stackbe_<name> serve|worker|migrate``.
+
+- ``serve``: the HTTP app on granian (``--host``, ``--port``, ``--workers``).
+- ``worker``: background work (outbox relay, consumers, request-reply responders).
+- ``migrate``: apply the service's SQL migrations and exit.
+
+Settings are read from the environment once, here, so a missing variable stops the
+process with one line before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import msgspec
+
+from .config import load_or_exit
+from .logging import configure_logging, get_logger
+from .migrations import migrate
+
+__all__ = ["ServiceSettings", "ServiceSpec", "main", "DEFAULT_PORTS"]
+
+log = get_logger(__name__)
+
+S = TypeVar("S", bound="ServiceSettings")
+
+DEFAULT_PORTS = {
+    "gateway": 8080,
+    "identity": 8101,
+    "catalog": 8102,
+    "subscriptions": 8103,
+    "entitlements": 8104,
+    "webhooks": 8105,
+}
+
+
+class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings every service needs (``STACKBE_DATABASE_URL``, ``STACKBE_NATS_URL``, ...)."""
+
+    database_url: str
+    nats_url: str
+    internal_secret: str
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def secret(self) -> bytes:
+        return self.internal_secret.encode()
+
+
+class ServiceSpec(msgspec.Struct, frozen=True):
+    name: str
+    settings: type[ServiceSettings]
+    app_factory: str  # "module:function", a granian factory taking no arguments
+    worker: Callable[[ServiceSettings], Awaitable[None]] | None = None
+    migrations: Path | None = None
+
+
+def _parser(spec: ServiceSpec) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m stackbe_{spec.name}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    port_env = f"STACKBE_{spec.name.upper()}_PORT"
+    serve.add_argument("--host", default=os.environ.get(f"STACKBE_{spec.name.upper()}_HOST",
+                                                        "127.0.0.1"))
+    serve.add_argument("--port", type=int,
+                       default=int(os.environ.get(port_env, DEFAULT_PORTS.get(spec.name, 8000))))
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("worker", help="run the outbox relay, consumers and responders")
+    sub.add_parser("migrate", help="apply migrations and exit")
+    return parser
+
+
+async def run_migrations(settings: ServiceSettings, schema: str, directory: Path | None) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        applied = await migrate(conn, schema, directory)
+        log.info("migrations.done", schema=schema, applied=len(applied))
+    finally:
+        await conn.close()
+
+
+async def run_until_signal(work: Awaitable[None]) -> None:
+    """Run ``work`` until SIGTERM or SIGINT, then cancel it and let it clean up."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("worker.stopped")
+
+
+def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
+    args = _parser(spec).parse_args(argv)
+    settings = load_or_exit(spec.settings)
+    configure_logging(spec.name, json=settings.log_json, level=settings.log_level)
+    if args.command == "migrate":
+        asyncio.run(run_migrations(settings, spec.name, spec.migrations))
+    elif args.command == "worker":
+        if spec.worker is None:
+            raise SystemExit(f"stackbe_{spec.name} has no worker")
+        asyncio.run(run_until_signal(spec.worker(settings)))
+    else:
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        log.info("service.starting", host=args.host, port=args.port)
+        Granian(
+            spec.app_factory,
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=args.workers,
+            factory=True,
+            log_access=False,
+        ).serve()

@@ -1,0 +1,71 @@
+"""Request-reply contracts for the few synchronous internal questions (NATS request-reply).
+
+Each request is answered by one service's replicas in a queue group named after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "RESOLVE_KEY",
+    "RESOLVE_APP",
+    "JWKS",
+    "KEYS_USED",
+    "ResolveKey",
+    "ResolvedKey",
+    "ResolveApp",
+    "ResolvedApp",
+    "GetJwks",
+    "Jwks",
+    "KeysUsed",
+]
+
+RESOLVE_KEY = "stackbe.rpc.identity.resolve_key.v1"
+RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"
+JWKS = "stackbe.rpc.identity.jwks.v1"
+# Core NATS (not JetStream): gateways report key use in batches; identity records it.
+KEYS_USED = "stackbe.identity.api_key.used"
+
+
+class ResolveKey(msgspec.Struct, frozen=True, rename="camel"):
+    key_hash: str
+
+
+class ResolvedKey(msgspec.Struct, frozen=True, rename="camel"):
+    """A live key's scope; the reply is ``null`` for an unknown, revoked or expired key."""
+
+    key_id: str
+    kind: Literal["tenant", "app"]
+    tenant_id: str
+    app_id: str | None = None
+    expires_at: datetime | None = None
+
+
+class ResolveApp(msgspec.Struct, frozen=True, rename="camel"):
+    tenant_id: str
+    app_id: str
+
+
+class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
+    """The app if it belongs to the tenant and is not archived; otherwise the reply is null."""
+
+    app_id: str
+    tenant_id: str
+
+
+class GetJwks(msgspec.Struct, frozen=True):
+    pass
+
+
+class Jwks(msgspec.Struct, frozen=True):
+    keys: list[dict[str, str]]
+
+
+class KeysUsed(msgspec.Struct, frozen=True, rename="camel"):
+    """Last use per key id, batched by a gateway."""
+
+    used: dict[str, datetime]
