@@ -154,7 +154,7 @@ class ServiceEdge:
                 await idempotency.store(
                     await uow.connection(), _scope_key(caller), idem[0], idem[1],
                     idempotency.StoredResponse(status, stored_headers, b"".join(parts)))
-            await uow.finish(commit=ok)
+            await uow.finish(commit=ok or uow.keep_on_error)
         except BaseException:
             await uow.finish(commit=False)
             raise

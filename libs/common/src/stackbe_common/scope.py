@@ -36,6 +36,7 @@ class Scope(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
     role: Role | None = None
     request_id: str | None = None
     client_ip: str | None = None
+    session_id: str | None = None  # a dashboard token's refresh family (``sid`` claim)
 
     @property
     def is_anonymous(self) -> bool:

@@ -6,6 +6,9 @@ otherwise, so services never commit and a failed request changes nothing.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from asyncpg.transaction import Transaction
 
@@ -17,6 +20,8 @@ class UnitOfWork:
         self._pool = pool
         self._conn: asyncpg.Connection | None = None
         self._tx: Transaction | None = None
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
+        self.keep_on_error = False
 
     @property
     def started(self) -> bool:
@@ -34,8 +39,20 @@ class UnitOfWork:
             self._conn, self._tx = conn, tx
         return self._conn
 
+    def commit_even_on_error(self) -> None:
+        """Keep this transaction's writes although the response is an error (e.g. revoking a
+        refresh-token family on reuse, which must stick while the client gets a 401)."""
+        self.keep_on_error = True
+
+    def after_commit(self, effect: Callable[[], Awaitable[None]]) -> None:
+        """Run ``effect`` in the background once the transaction has committed (e.g. mail)."""
+        self._after_commit.append(effect)
+
     async def finish(self, commit: bool) -> None:
+        effects, self._after_commit = self._after_commit, []
         if self._conn is None or self._tx is None:
+            if commit:
+                self._spawn(effects)
             return
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
@@ -46,3 +63,15 @@ class UnitOfWork:
                 await tx.rollback()
         finally:
             await self._pool.release(conn)
+        if commit:
+            self._spawn(effects)
+
+    def _spawn(self, effects: list[Callable[[], Awaitable[None]]]) -> None:
+        for effect in effects:
+            task: asyncio.Task[None] = asyncio.ensure_future(effect())  # type: ignore[arg-type]
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+
+
+# Strong references so background effects are not garbage-collected mid-flight.
+_BACKGROUND: set[asyncio.Task[None]] = set()

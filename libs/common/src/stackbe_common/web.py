@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -19,10 +19,26 @@ from .edge import EdgeContext, ServiceEdge
 from .errors import StackBEError, error_body, status_of
 from .logging import get_logger
 from .scope import Scope
+from .uow import UnitOfWork
 
-__all__ = ["create_service_app", "caller_of", "provide_conn", "provide_caller", "MAX_BODY_BYTES"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Caller",
+    "Conn",
+    "Uow",
+    "caller_of",
+    "create_service_app",
+    "provide_caller",
+    "provide_conn",
+    "provide_uow",
+]
 
 log = get_logger(__name__)
+
+# What every route may ask for, by these parameter names: ``conn``, ``caller``, ``uow``.
+Conn = NamedDependency[asyncpg.Connection]
+Caller = NamedDependency[Scope]
+Uow = NamedDependency[UnitOfWork]
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -112,6 +128,11 @@ def provide_caller(request: Request[Any, Any, Any]) -> Scope:
     return caller_of(request)
 
 
+def provide_uow(request: Request[Any, Any, Any]) -> UnitOfWork:
+    ctx: EdgeContext = request.scope["stackbe"]  # type: ignore[typeddict-item]
+    return ctx.uow
+
+
 @get("/health", include_in_schema=False, sync_to_thread=False)
 def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -156,6 +177,7 @@ def create_service_app(
         dependencies={
             "conn": Provide(provide_conn),
             "caller": Provide(provide_caller, sync_to_thread=False),
+            "uow": Provide(provide_uow, sync_to_thread=False),
             **(dependencies or {}),
         },
         exception_handlers=EXCEPTION_HANDLERS,

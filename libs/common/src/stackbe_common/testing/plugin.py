@@ -88,7 +88,7 @@ def nats_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def internal_secret() -> bytes:
-    return secrets.token_bytes(32)
+    return secrets.token_urlsafe(32).encode()
 
 
 @pytest.fixture

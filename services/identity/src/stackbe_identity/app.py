@@ -1,0 +1,61 @@
+"""The identity HTTP app: ``create_app(settings)``; ``asgi()`` is granian's factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from stackbe_common import bus
+from stackbe_common.clock import SystemClock
+from stackbe_common.config import load_or_exit
+from stackbe_common.db import create_pool
+from stackbe_common.logging import configure_logging
+from stackbe_common.web import create_service_app
+
+from .config import IdentitySettings
+from .deps import Deps
+from .mail import Mailer
+from .routes import ROUTES
+from .tokens import SigningKeys
+
+SCHEMA = "identity"
+
+
+def build_deps(settings: IdentitySettings) -> Deps:
+    return Deps(
+        settings=settings,
+        keys=SigningKeys.parse(settings.jwt_signing_keys),
+        mailer=Mailer(settings.smtp_url, settings.mail_from, log_links=settings.dev),
+        clock=SystemClock(),
+    )
+
+
+def create_app(settings: IdentitySettings) -> Litestar:
+    deps = build_deps(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings.database_url, SCHEMA)
+        app.state.nc = await bus.connect(settings.nats_url, "stackbe-identity")
+        try:
+            yield
+        finally:
+            await app.state.nc.close()
+            await app.state.pool.close()
+
+    return create_service_app(
+        name=SCHEMA,
+        secret=settings.secret,
+        route_handlers=ROUTES,
+        lifespan=lifespan,
+        dependencies={"deps": Provide(lambda: deps, sync_to_thread=False)},
+    )
+
+
+def asgi() -> Litestar:
+    settings = load_or_exit(IdentitySettings)
+    configure_logging("identity", json=settings.log_json, level=settings.log_level)
+    return create_app(settings)

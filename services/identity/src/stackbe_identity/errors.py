@@ -1,0 +1,76 @@
+"""Conditions the identity service reports; statuses come from their kinds at the edge."""
+
+from __future__ import annotations
+
+from stackbe_common.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+
+class TenantNotFound(NotFound):
+    default_message = "Tenant not found"
+
+
+class MemberNotFound(NotFound):
+    default_message = "Member not found"
+
+
+class AppNotFound(NotFound):
+    code = "APP_NOT_FOUND"
+    default_message = "App not found"
+
+
+class ApiKeyNotFound(NotFound):
+    default_message = "API key not found"
+
+
+class MemberExists(Conflict):
+    code = "MEMBER_EXISTS"
+    default_message = "A member with this email already belongs to the tenant"
+
+
+class LastOwner(Conflict):
+    code = "LAST_OWNER"
+    default_message = "The last owner of a tenant cannot be removed or demoted"
+
+
+class AppArchived(Conflict):
+    code = "APP_ARCHIVED"
+    default_message = "The app is archived"
+
+
+class NotSignedIn(Unauthorized):
+    default_message = "This endpoint needs a tenant API key or a dashboard token"
+
+
+class DashboardTokenRequired(Unauthorized):
+    default_message = "This endpoint needs a dashboard access token"
+
+
+class TenantCredentialRequired(Forbidden):
+    default_message = "This endpoint needs a tenant API key or a dashboard token, not an app key"
+
+
+class ReadOnlyRole(Forbidden):
+    default_message = "The viewer role is read-only"
+
+
+class OwnerRoleRequired(Forbidden):
+    default_message = "Only an owner may grant or change the owner role"
+
+
+class SignupClosed(Forbidden):
+    default_message = "Sign-up is closed on this StackBE instance; use a platform key"
+
+
+class TokenInvalid(Unauthorized):
+    code = "TOKEN_INVALID"
+    default_message = "The token is not valid"
+
+
+class TokenExpired(Unauthorized):
+    code = "TOKEN_EXPIRED"
+    default_message = "The token has expired"
+
+
+class TokenAlreadyUsed(Unauthorized):
+    code = "TOKEN_ALREADY_USED"
+    default_message = "The token was already used"

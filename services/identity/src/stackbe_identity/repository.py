@@ -1,0 +1,288 @@
+"""All identity SQL. Every query below tenant level filters by the caller's tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+Row = asyncpg.Record
+
+# Tenants
+
+INSERT_TENANT = "INSERT INTO tenants (id, name, owner_email) VALUES ($1, $2, $3) RETURNING *"
+
+
+async def insert_tenant(conn: asyncpg.Connection, id: str, name: str, owner_email: str) -> Row:
+    return await conn.fetchrow(INSERT_TENANT, id, name, owner_email)
+
+
+async def get_tenant(conn: asyncpg.Connection, tenant_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+
+
+# Members
+
+INSERT_MEMBER = """
+INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4) RETURNING *
+"""
+
+
+async def insert_member(conn: asyncpg.Connection, id: str, tenant_id: str, email: str,
+                        role: str) -> Row:
+    return await conn.fetchrow(INSERT_MEMBER, id, tenant_id, email, role)
+
+
+async def get_member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM members WHERE tenant_id = $1 AND id = $2", tenant_id, member_id)
+
+
+async def get_member_by_id(conn: asyncpg.Connection, member_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM members WHERE id = $1", member_id)
+
+
+LIST_MEMBERS = """
+SELECT * FROM members
+WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2)
+ORDER BY id LIMIT $3
+"""
+
+
+async def list_members(conn: asyncpg.Connection, tenant_id: str, after: str | None,
+                       limit: int) -> list[Row]:
+    return await conn.fetch(LIST_MEMBERS, tenant_id, after, limit)
+
+
+FIND_MEMBER_FOR_LOGIN = """
+SELECT * FROM members WHERE email = $1 AND ($2::text IS NULL OR tenant_id = $2)
+ORDER BY created_at LIMIT 1
+"""
+
+
+async def find_member_for_login(conn: asyncpg.Connection, email: str,
+                                tenant_id: str | None) -> Row | None:
+    return await conn.fetchrow(FIND_MEMBER_FOR_LOGIN, email, tenant_id)
+
+
+async def lock_owners(conn: asyncpg.Connection, tenant_id: str) -> list[Row]:
+    """Owners of the tenant, locked so two demotions cannot both pass the last-owner check."""
+    return await conn.fetch(
+        "SELECT id FROM members WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE", tenant_id)
+
+
+async def update_member_role(conn: asyncpg.Connection, tenant_id: str, member_id: str,
+                             role: str) -> Row | None:
+    return await conn.fetchrow(
+        "UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2 RETURNING *",
+        tenant_id, member_id, role)
+
+
+async def delete_member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "DELETE FROM members WHERE tenant_id = $1 AND id = $2 RETURNING *", tenant_id, member_id)
+
+
+# Magic links
+
+async def insert_magic_link(conn: asyncpg.Connection, token_hash: str, member_id: str,
+                            expires_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO magic_links (token_hash, member_id, expires_at) VALUES ($1, $2, $3)",
+        token_hash, member_id, expires_at)
+
+
+async def lock_magic_link(conn: asyncpg.Connection, token_hash: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM magic_links WHERE token_hash = $1 FOR UPDATE", token_hash)
+
+
+async def spend_magic_link(conn: asyncpg.Connection, token_hash: str, now: datetime) -> None:
+    await conn.execute("UPDATE magic_links SET used_at = $2 WHERE token_hash = $1",
+                       token_hash, now)
+
+
+RECENT_SENDS = """
+SELECT
+  count(*) FILTER (WHERE email = $1) AS by_email,
+  count(*) FILTER (WHERE client_ip = $2) AS by_ip
+FROM magic_link_sends
+WHERE sent_at > $3 AND (email = $1 OR client_ip = $2)
+"""
+
+
+async def count_recent_sends(conn: asyncpg.Connection, email: str, client_ip: str | None,
+                             since: datetime) -> tuple[int, int]:
+    row = await conn.fetchrow(RECENT_SENDS, email, client_ip, since)
+    return int(row["by_email"]), int(row["by_ip"])
+
+
+async def insert_send(conn: asyncpg.Connection, email: str, client_ip: str | None) -> None:
+    await conn.execute("INSERT INTO magic_link_sends (email, client_ip) VALUES ($1, $2)",
+                       email, client_ip)
+
+
+# Refresh tokens
+
+INSERT_REFRESH = """
+INSERT INTO refresh_tokens (token_hash, family_id, member_id, tenant_id, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+"""
+
+
+async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, family_id: str,
+                               member_id: str, tenant_id: str, expires_at: datetime) -> None:
+    await conn.execute(INSERT_REFRESH, token_hash, family_id, member_id, tenant_id, expires_at)
+
+
+async def lock_refresh_token(conn: asyncpg.Connection, token_hash: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", token_hash)
+
+
+async def spend_refresh_token(conn: asyncpg.Connection, token_hash: str, now: datetime) -> None:
+    await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
+                       token_hash, now)
+
+
+async def revoke_family(conn: asyncpg.Connection, family_id: str, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id, now)
+
+
+# Apps
+
+INSERT_APP = """
+INSERT INTO apps (id, tenant_id, name, grace_period_days) VALUES ($1, $2, $3, $4) RETURNING *
+"""
+
+
+async def insert_app(conn: asyncpg.Connection, id: str, tenant_id: str, name: str,
+                     grace_period_days: int) -> Row:
+    return await conn.fetchrow(INSERT_APP, id, tenant_id, name, grace_period_days)
+
+
+async def get_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM apps WHERE tenant_id = $1 AND id = $2", tenant_id, app_id)
+
+
+LIST_APPS = """
+SELECT * FROM apps
+WHERE tenant_id = $1 AND ($2 OR archived_at IS NULL) AND ($3::text IS NULL OR id > $3)
+ORDER BY id LIMIT $4
+"""
+
+
+async def list_apps(conn: asyncpg.Connection, tenant_id: str, include_archived: bool,
+                    after: str | None, limit: int) -> list[Row]:
+    return await conn.fetch(LIST_APPS, tenant_id, include_archived, after, limit)
+
+
+UPDATE_APP = """
+UPDATE apps SET name = coalesce($3, name),
+                grace_period_days = coalesce($4, grace_period_days),
+                updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
+RETURNING *
+"""
+
+
+async def update_app(conn: asyncpg.Connection, tenant_id: str, app_id: str, name: str | None,
+                     grace_period_days: int | None) -> Row | None:
+    return await conn.fetchrow(UPDATE_APP, tenant_id, app_id, name, grace_period_days)
+
+
+ARCHIVE_APP = """
+UPDATE apps SET archived_at = $3, updated_at = $3
+WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
+RETURNING *
+"""
+
+
+async def archive_app(conn: asyncpg.Connection, tenant_id: str, app_id: str,
+                      now: datetime) -> Row | None:
+    return await conn.fetchrow(ARCHIVE_APP, tenant_id, app_id, now)
+
+
+# API keys
+
+INSERT_KEY = """
+INSERT INTO api_keys (id, tenant_id, app_id, name, key_hash, hint, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+"""
+
+
+async def insert_api_key(conn: asyncpg.Connection, id: str, tenant_id: str, app_id: str | None,
+                         name: str, key_hash: str, hint: str,
+                         expires_at: datetime | None) -> Row:
+    return await conn.fetchrow(INSERT_KEY, id, tenant_id, app_id, name, key_hash, hint,
+                               expires_at)
+
+
+LIST_KEYS = """
+SELECT * FROM api_keys
+WHERE tenant_id = $1 AND app_id IS NOT DISTINCT FROM $2 AND revoked_at IS NULL
+  AND ($3::text IS NULL OR id > $3)
+ORDER BY id LIMIT $4
+"""
+
+
+async def list_api_keys(conn: asyncpg.Connection, tenant_id: str, app_id: str | None,
+                        after: str | None, limit: int) -> list[Row]:
+    return await conn.fetch(LIST_KEYS, tenant_id, app_id, after, limit)
+
+
+REVOKE_KEY = """
+UPDATE api_keys SET revoked_at = $4
+WHERE tenant_id = $1 AND app_id IS NOT DISTINCT FROM $2 AND id = $3 AND revoked_at IS NULL
+RETURNING *
+"""
+
+
+async def revoke_api_key(conn: asyncpg.Connection, tenant_id: str, app_id: str | None,
+                         key_id: str, now: datetime) -> Row | None:
+    return await conn.fetchrow(REVOKE_KEY, tenant_id, app_id, key_id, now)
+
+
+REVOKE_APP_KEYS = """
+UPDATE api_keys SET revoked_at = $3
+WHERE tenant_id = $1 AND app_id = $2 AND revoked_at IS NULL
+RETURNING *
+"""
+
+
+async def revoke_app_keys(conn: asyncpg.Connection, tenant_id: str, app_id: str,
+                          now: datetime) -> list[Row]:
+    return await conn.fetch(REVOKE_APP_KEYS, tenant_id, app_id, now)
+
+
+RESOLVE_KEY = """
+SELECT k.id, k.tenant_id, k.app_id, k.expires_at
+FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
+WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+  AND (k.expires_at IS NULL OR k.expires_at > now())
+  AND (k.app_id IS NULL OR a.archived_at IS NULL)
+"""
+
+
+async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
+    return await conn.fetchrow(RESOLVE_KEY, key_hash)
+
+
+async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT id, tenant_id FROM apps WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+        tenant_id, app_id)
+
+
+RECORD_USE = """
+UPDATE api_keys k SET last_used_at = u.used_at
+FROM unnest($1::text[], $2::timestamptz[]) AS u(id, used_at)
+WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at)
+"""
+
+
+async def record_key_use(conn: asyncpg.Connection, used: dict[str, datetime]) -> None:
+    await conn.execute(RECORD_USE, list(used.keys()), list(used.values()))

@@ -1,0 +1,135 @@
+"""Request and response bodies of the identity API (camelCase JSON, unknown fields refused)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+Role = Literal["owner", "admin", "viewer"]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+AppId = Annotated[str, Meta(pattern=r"^app_[0-9a-z]{26}$")]
+
+
+class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+            rename="camel"):
+    """Base of every request body."""
+
+
+class Output(msgspec.Struct, kw_only=True, rename="camel"):
+    """Base of every response body."""
+
+
+# Tenants and members
+
+class CreateTenant(Input):
+    name: Name
+    owner_email: Email
+
+
+class Tenant(Output):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class CreatedTenant(Output):
+    tenant: Tenant
+    api_key: str
+
+
+class InviteMember(Input):
+    email: Email
+    role: Role = "viewer"
+
+
+class UpdateMember(Input):
+    role: Role
+
+
+class Member(Output):
+    id: str
+    tenant_id: str
+    email: str
+    role: Role
+    created_at: datetime
+
+
+# Dashboard auth
+
+class RequestMagicLink(Input):
+    email: Email
+    tenant_id: str | None = None
+
+
+class Accepted(Output, kw_only=True):
+    status: str = "accepted"
+
+
+class VerifyToken(Input):
+    token: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class RefreshTokens(Input):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class TokenPair(Output):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    member: Member
+    token_type: str = "Bearer"
+
+
+class Me(Output):
+    member: Member
+    tenant: Tenant
+
+
+# Apps
+
+class CreateApp(Input):
+    name: Name
+    grace_period_days: Annotated[int, Meta(ge=0, le=365)] = 7
+
+
+class UpdateApp(Input):
+    name: Name | None = None
+    grace_period_days: Annotated[int, Meta(ge=0, le=365)] | None = None
+
+
+class App(Output):
+    id: str
+    tenant_id: str
+    name: str
+    gateway: str
+    grace_period_days: int
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+
+
+# API keys
+
+class CreateApiKey(Input):
+    name: Name
+    expires_at: datetime | None = None
+
+
+class ApiKey(Output):
+    id: str
+    name: str
+    hint: str
+    app_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None = None
+
+
+class CreatedApiKey(ApiKey, kw_only=True):
+    key: str

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from litestar.testing import AsyncTestClient
+
+from stackbe_common.infra import free_port
+from stackbe_common.migrations import migrate
+from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_identity.app import SCHEMA, create_app
+from stackbe_identity.config import IdentitySettings
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+MIGRATIONS = Path(__file__).parents[1] / "src" / "stackbe_identity" / "migrations"
+
+
+@dataclass
+class Inbox:
+    """Messages received by the test SMTP server."""
+
+    messages: list[email.message.Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    async def wait_for(self, to: str, timeout: float = 5.0) -> email.message.Message:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for message in reversed(self.messages):
+                if message["To"] == to:
+                    return message
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no mail to {to}")
+            await asyncio.sleep(0.02)
+
+    def to(self, address: str) -> list[email.message.Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def link_in(message: email.message.Message) -> str:
+    body = message.get_payload(decode=True).decode()
+    match = re.search(r"https?://\S+/v1/auth/confirm\?token=(\S+)", body)
+    assert match, body
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Any:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp: Any) -> Inbox:
+    return smtp[1]
+
+
+def signing_keys() -> str:
+    seed = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return f"k1:{seed}"
+
+
+@pytest.fixture(scope="session")
+def identity_settings(database_url: str, nats_url: str, internal_secret: bytes,
+                      smtp: Any) -> IdentitySettings:
+    return IdentitySettings(
+        database_url=database_url,
+        nats_url=nats_url,
+        internal_secret=internal_secret.decode("latin-1"),
+        jwt_signing_keys=signing_keys(),
+        smtp_url=f"smtp://127.0.0.1:{smtp[0].port}",
+        log_json=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def identity_db(identity_settings: IdentitySettings) -> str:
+    conn = await asyncpg.connect(identity_settings.database_url)
+    try:
+        await migrate(conn, SCHEMA, MIGRATIONS)
+    finally:
+        await conn.close()
+    return identity_settings.database_url
+
+
+@dataclass
+class Api:
+    """Calls identity as the gateway would, signing the caller's scope."""
+
+    client: AsyncTestClient[Any]
+    secret: bytes
+
+    async def call(self, method: str, path: str, scope: Scope | None = None,
+                   **kwargs: Any) -> httpx.Response:
+        scope = scope or anonymous()
+        headers = {"x-stackbe-scope": sign_scope(scope, self.secret), **kwargs.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+    async def new_tenant(self, name: str = "Acme", email: str | None = None) -> Tenant:
+        email = email or f"owner-{secrets.token_hex(4)}@example.com"
+        r = await self.call("POST", "/v1/tenants", json={"name": name, "ownerEmail": email})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        tenant = Tenant(id=body["tenant"]["id"], key=body["apiKey"], owner_email=email)
+        keys = await self.call("GET", "/v1/api-keys", tenant.scope())
+        tenant.key_id = keys.json()["data"][0]["id"]
+        members = await self.call("GET", "/v1/members", tenant.scope())
+        tenant.owner_id = members.json()["data"][0]["id"]
+        return tenant
+
+
+@dataclass
+class Tenant:
+    id: str
+    key: str
+    owner_email: str
+    key_id: str = ""
+    owner_id: str = ""
+
+    def scope(self, role: str = "admin") -> Scope:
+        return Scope(principal=Principal(kind="tenant_key", id=self.key_id), tenant_id=self.id,
+                     role=role)  # type: ignore[arg-type]
+
+    def member(self, member_id: str, role: str) -> Scope:
+        return Scope(principal=Principal(kind="member", id=member_id), tenant_id=self.id,
+                     role=role)  # type: ignore[arg-type]
+
+    def app_key(self, app_id: str) -> Scope:
+        return Scope(principal=Principal(kind="app_key", id="key_x"), tenant_id=self.id,
+                     app_id=app_id)
+
+
+def anonymous(ip: str = "203.0.113.7") -> Scope:
+    return Scope(principal=Principal(kind="anonymous"), client_ip=ip)
+
+
+@pytest.fixture(scope="session")
+async def api(identity_settings: IdentitySettings, identity_db: str,
+              internal_secret: bytes) -> AsyncIterator[Api]:
+    app = create_app(identity_settings)
+    async with AsyncTestClient(app) as client:
+        yield Api(client, internal_secret)
+
+
+@pytest.fixture
+async def db(identity_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(identity_db, server_settings={"search_path": SCHEMA})
+    yield conn
+    await conn.close()
