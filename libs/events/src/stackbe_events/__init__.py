@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from . import identity
+from . import identity, rpc
 from .base import REGISTRY, Event, event_type_for, register, stream_for, subject_of
 from .identity import (
     ApiKeyCreated,
@@ -41,6 +41,7 @@ __all__ = [
     "encode",
     "event_type_for",
     "identity",
+    "rpc",
     "register",
     "stream_for",
     "subject_of",
