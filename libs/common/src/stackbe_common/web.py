@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,14 +72,24 @@ def _on_stackbe_error(request: Request[Any, Any, Any], exc: StackBEError) -> Res
                                     getattr(exc, "field", None)), headers)
 
 
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+
+
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
+    """Litestar wraps msgspec's message; name the field the way a client wrote it."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict) and item.get("message"):
-            key = item.get("key")
             message = str(item["message"])
-            return (f"{message} (in {item.get('source', 'body')} `{key}`)" if key else message,
-                    str(key) if key else None)
+            key = item.get("key")
+            named = _FIELD_IN_MESSAGE.search(message)
+            if named:
+                field = named.group(1)
+                prefix = "" if key in (None, "data") else f"{key}."
+                return message, prefix + field
+            if key and key != "data":
+                return f"{message} at `{key}`", str(key)
+            return message, None
     return (exc.detail or "Invalid request", None)
 
 
