@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -58,3 +59,9 @@ def test_events_library_imports_only_msgspec_and_the_standard_library():
     # typing_extensions is a dependency of msgspec itself.
     allowed = {"__main__", "msgspec", "typing_extensions", "stackbe_events", "_distutils_hack"}
     assert set(out.stdout.split()) <= allowed
+
+
+def test_the_events_page_lists_every_subject():
+    page = (Path(__file__).parents[3] / "docs" / "events.md").read_text()
+    missing = [s for s in SUBJECTS if f"`{s}`" not in page]
+    assert missing == []
