@@ -286,3 +286,16 @@ WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at)
 
 async def record_key_use(conn: asyncpg.Connection, used: dict[str, datetime]) -> None:
     await conn.execute(RECORD_USE, list(used.keys()), list(used.values()))
+
+
+# Housekeeping
+
+PRUNE = """
+WITH sends AS (DELETE FROM magic_link_sends WHERE sent_at < now() - interval '1 day'),
+     links AS (DELETE FROM magic_links WHERE expires_at < now() - interval '1 day')
+DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'
+"""
+
+
+async def prune_expired(conn: asyncpg.Connection) -> None:
+    await conn.execute(PRUNE)

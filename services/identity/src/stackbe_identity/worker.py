@@ -1,18 +1,39 @@
-"""The identity worker: outbox relay, request-reply responders, key-use recorder."""
+"""The identity worker: outbox relay, request-reply responders, key-use recorder and
+housekeeping of expired rows."""
 
 from __future__ import annotations
 
 import asyncio
 
-from stackbe_common import bus
+import asyncpg
+
+from stackbe_common import bus, idempotency
 from stackbe_common.db import create_pool
+from stackbe_common.logging import get_logger
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 
+from . import repository as repo
 from .app import SCHEMA
 from .config import IdentitySettings
 from .consumers import responders, subscribe_key_use
 from .tokens import SigningKeys
+
+log = get_logger(__name__)
+
+HOUSEKEEPING_SECONDS = 600
+
+
+async def housekeeping(pool: asyncpg.Pool) -> None:
+    """Delete expired sign-in rows and idempotency records, every ten minutes."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                await repo.prune_expired(conn)
+                await idempotency.prune(conn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("housekeeping.failed", error=repr(exc))
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
 async def run_worker(settings: ServiceSettings) -> None:
@@ -25,7 +46,9 @@ async def run_worker(settings: ServiceSettings) -> None:
         for responder in responders(nc, pool, SigningKeys.parse(settings.jwt_signing_keys)):
             await responder.start()
         await subscribe_key_use(nc, pool)
-        await OutboxRelay(pool, js, SCHEMA).run()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(housekeeping(pool))
     finally:
         await asyncio.shield(nc.drain())
         await pool.close()
