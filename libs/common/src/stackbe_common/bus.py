@@ -87,7 +87,7 @@ class RpcError(msgspec.Struct):
 
 class _Reply(msgspec.Struct):
     ok: bool
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
     error: RpcError | None = None
 
 
@@ -131,7 +131,7 @@ async def request(nc: NATS, subject: str, payload: msgspec.Struct, result_type: 
     reply = msgspec.json.decode(msg.data, type=_Reply)
     if not reply.ok:
         raise RemoteError(reply.error or RpcError(code="INTERNAL_ERROR", message="no error"))
-    return msgspec.json.decode(reply.data or b"null", type=result_type)
+    return msgspec.json.decode(reply.data, type=result_type)
 
 
 async def wait_connected(nc: NATS, timeout: float = 5.0) -> None:

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import msgspec
+import nats
+import pytest
+
+from stackbe_common.apikeys import hash_key
+from stackbe_common.bus import request
+from stackbe_common.db import create_pool
+from stackbe_events import rpc
+from stackbe_identity.app import SCHEMA
+from stackbe_identity.consumers import responders, subscribe_key_use
+from stackbe_identity.tokens import SigningKeys
+
+
+@pytest.fixture(scope="module")
+async def nc(nats_url, identity_settings, identity_db) -> AsyncIterator[nats.NATS]:
+    """Identity's responders running on a real NATS server, as the worker runs them."""
+    pool = await create_pool(identity_db, SCHEMA)
+    client = await nats.connect(nats_url)
+    started = responders(client, pool, SigningKeys.parse(identity_settings.jwt_signing_keys))
+    for responder in started:
+        await responder.start()
+    await subscribe_key_use(client, pool)
+    yield client
+    for responder in started:
+        await responder.stop()
+    await client.close()
+    await pool.close()
+
+
+async def resolve(nc, key: str) -> rpc.ResolvedKey | None:
+    return await request(nc, rpc.RESOLVE_KEY, rpc.ResolveKey(key_hash=hash_key(key)),
+                         rpc.ResolvedKey | None)
+
+
+async def test_a_tenant_key_resolves_to_its_tenant_scope(api, nc):
+    tenant = await api.new_tenant()
+    resolved = await resolve(nc, tenant.key)
+    assert resolved == rpc.ResolvedKey(key_id=tenant.key_id, kind="tenant", tenant_id=tenant.id)
+
+
+async def test_an_app_key_resolves_until_revoked(api, nc):
+    tenant = await api.new_tenant()
+    app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "Shop"})).json()
+    created = (await api.call("POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(),
+                              json={"name": "backend"})).json()
+    resolved = await resolve(nc, created["key"])
+    assert resolved is not None and resolved.kind == "app" and resolved.app_id == app["id"]
+    r = await api.call("DELETE", f"/v1/apps/{app['id']}/api-keys/{created['id']}", tenant.scope())
+    assert r.status_code == 200
+    assert await resolve(nc, created["key"]) is None
+
+
+async def test_keys_of_an_archived_app_no_longer_resolve(api, nc):
+    tenant = await api.new_tenant()
+    app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "Old"})).json()
+    key = (await api.call("POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(),
+                          json={"name": "k"})).json()["key"]
+    found = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=tenant.id,
+                                                              app_id=app["id"]),
+                          rpc.ResolvedApp | None)
+    assert found == rpc.ResolvedApp(app_id=app["id"], tenant_id=tenant.id)
+    assert (await api.call("DELETE", f"/v1/apps/{app['id']}", tenant.scope())).status_code == 200
+    assert await resolve(nc, key) is None
+    gone = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=tenant.id,
+                                                             app_id=app["id"]),
+                         rpc.ResolvedApp | None)
+    assert gone is None
+
+
+async def test_an_app_of_another_tenant_does_not_resolve(api, nc):
+    owner, other = await api.new_tenant(), await api.new_tenant()
+    app = (await api.call("POST", "/v1/apps", owner.scope(), json={"name": "Mine"})).json()
+    answer = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=other.id,
+                                                               app_id=app["id"]),
+                           rpc.ResolvedApp | None)
+    assert answer is None
+
+
+async def test_expired_and_unknown_keys_do_not_resolve(api, nc, db):
+    tenant = await api.new_tenant()
+    await db.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                     tenant.key_id)
+    assert await resolve(nc, tenant.key) is None
+    assert await resolve(nc, "sbt_" + "x" * 38) is None
+
+
+async def test_jwks_are_served_over_nats(nc, identity_settings):
+    jwks = await request(nc, rpc.JWKS, rpc.GetJwks(), rpc.Jwks)
+    assert jwks.keys == SigningKeys.parse(identity_settings.jwt_signing_keys).jwks()
+
+
+async def test_key_use_reported_in_a_batch_is_recorded_as_last_use(api, nc, db):
+    tenant = await api.new_tenant()
+    used_at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    batch = rpc.KeysUsed(used={tenant.key_id: used_at})
+    await nc.publish(rpc.KEYS_USED, msgspec.json.encode(batch))
+    for _ in range(100):
+        if await db.fetchval("SELECT last_used_at FROM api_keys WHERE id = $1", tenant.key_id):
+            break
+        await asyncio.sleep(0.02)
+    assert await db.fetchval("SELECT last_used_at FROM api_keys WHERE id = $1",
+                             tenant.key_id) == used_at
+    listed = (await api.call("GET", "/v1/api-keys", tenant.scope())).json()["data"]
+    assert listed[0]["lastUsedAt"] == "2026-05-01T12:00:00Z"
