@@ -12,7 +12,7 @@ install: bootstrap-uv
 
 ## dev: run the whole platform locally (Postgres and NATS found or started), print the URL
 dev: install
-	@$(UV) run python -m stackbe_devstack
+	@$(UV) run python -m stackbe_common.devstack
 
 ## test: the whole suite on real Postgres and real NATS
 test: install

@@ -1,0 +1,103 @@
+"""``make dev``: find or start Postgres and NATS, then run every service and the gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from ..logging import configure_logging, get_logger
+from .backends import Backend, find_or_start_nats
+from .postgres import find_or_start_postgres
+from .processes import StartupError
+from .runner import Platform
+from .secretfile import load_secrets
+
+log = get_logger("stackbe_common.devstack")
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/stackbe"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Stop on SIGINT and SIGTERM alike (set explicitly: background jobs start ignoring SIGINT)."""
+    raise KeyboardInterrupt
+
+
+def _describe(backend: Backend) -> str:
+    if backend.started:
+        return f"{backend.url}  (started here, data in {backend.location})"
+    return f"{backend.url}  (found running)"
+
+
+def _banner(url: str, postgres: Backend, nats: Backend, secrets_file: Path) -> str:
+    return "\n".join(
+        [
+            "",
+            "StackBE is running.",
+            f"  Gateway:   {url}",
+            f"  API docs:  {url}/docs",
+            f"  Postgres:  {_describe(postgres)}",
+            f"  NATS:      {_describe(nats)}",
+            f"  Secrets:   {secrets_file}",
+            "Press Ctrl-C to stop. Delete the data directory above to start afresh.",
+            "",
+        ]
+    )
+
+
+def _watch(platform: Platform) -> int:
+    """Block until a child dies on its own (exit 1) or a signal interrupts (exit 0)."""
+    while True:
+        dead = platform.exited_unexpectedly()
+        if dead is not None:
+            message = dead.describe_failure(f"exited unexpectedly with code {dead.returncode}")
+            print(f"stackbe dev: {message}", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+
+
+def main() -> int:
+    configure_logging("devstack", json=False)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    home = Path(os.environ.get("STACKBE_DEV_DIR") or ".stackbe").resolve()
+    backends: list[Backend] = []
+    platform: Platform | None = None
+    try:
+        secrets_file = home / "secrets.env"
+        secrets = load_secrets(secrets_file)
+        postgres = find_or_start_postgres(
+            os.environ.get("STACKBE_DATABASE_URL") or DEFAULT_DATABASE_URL, home / "postgres"
+        )
+        backends.append(postgres)
+        nats = find_or_start_nats(
+            os.environ.get("STACKBE_NATS_URL") or DEFAULT_NATS_URL, home / "nats"
+        )
+        backends.append(nats)
+        platform = Platform()
+        gateway_port = int(os.environ.get("STACKBE_GATEWAY_PORT") or 8080)
+        url = platform.start(postgres.url, nats.url, gateway_port, env=secrets)
+        print(_banner(url, postgres, nats, secrets_file), flush=True)
+        return _watch(platform)
+    except KeyboardInterrupt:
+        log.info("devstack.interrupted")
+        return 0
+    except (StartupError, FileNotFoundError, TimeoutError) as exc:
+        print(f"stackbe dev: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if platform is not None:
+            platform.stop()
+        for backend in reversed(backends):
+            backend.stop()
+        log.info("devstack.stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
