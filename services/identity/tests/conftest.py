@@ -78,6 +78,10 @@ def signing_keys() -> str:
     return f"k1:{seed}"
 
 
+def encryption_key() -> str:
+    return "e1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
 @pytest.fixture(scope="session")
 def identity_settings(database_url: str, nats_url: str, internal_secret: bytes,
                       smtp: Any) -> IdentitySettings:
@@ -86,6 +90,7 @@ def identity_settings(database_url: str, nats_url: str, internal_secret: bytes,
         nats_url=nats_url,
         internal_secret=internal_secret.decode("latin-1"),
         jwt_signing_keys=signing_keys(),
+        encryption_key=encryption_key(),
         smtp_url=f"smtp://127.0.0.1:{smtp[0].port}",
         log_json=False,
     )

@@ -15,7 +15,8 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope as ASGIScope, Send
 
 from . import idempotency
-from .errors import StackBEError, error_body, status_of
+from .crypto import Keyring
+from .errors import PayloadTooLarge, StackBEError, error_body, status_of
 from .ids import new_id
 from .logging import get_logger
 from .scope import HEADER as SCOPE_HEADER, Scope, verify_scope
@@ -63,8 +64,10 @@ def _scope_key(caller: Scope) -> str:
 
 
 class ServiceEdge:
-    def __init__(self, app: ASGIApp, *, pool_getter: Any, secret: bytes) -> None:
+    def __init__(self, app: ASGIApp, *, pool_getter: Any, secret: bytes, keyring: Keyring,
+                 max_body: int) -> None:
         self.app, self._pool_getter, self._secret = app, pool_getter, secret
+        self._keyring, self._max_body = keyring, max_body
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -94,10 +97,15 @@ class ServiceEdge:
         idem: tuple[str, str] | None = None
         if key_raw is not None:
             # The body is read here to fingerprint the request, then replayed to the app.
-            chunks, more = [], True
+            chunks, more, size = [], True, 0
             while more:
                 message = await receive()
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self._max_body:
+                    await _send_error(send, PayloadTooLarge(), request_id)
+                    return
+                chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
             replayed = False
@@ -114,8 +122,8 @@ class ServiceEdge:
                 key = idempotency.check_key(key_raw)
                 print_ = idempotency.fingerprint(scope["method"], scope["path"],
                                                  scope["query_string"], body)
-                stored = await idempotency.lookup(await uow.connection(), _scope_key(caller),
-                                                  key, print_)
+                stored = await idempotency.lookup(await uow.connection(), self._keyring,
+                                                  _scope_key(caller), key, print_)
             except StackBEError as exc:
                 await uow.finish(commit=False)
                 await _send_error(send, exc, request_id)
@@ -152,7 +160,7 @@ class ServiceEdge:
                                   for k, v in start.get("headers", [])
                                   if k.lower() not in (b"content-length", b"date")]
                 await idempotency.store(
-                    await uow.connection(), _scope_key(caller), idem[0], idem[1],
+                    await uow.connection(), self._keyring, _scope_key(caller), idem[0], idem[1],
                     idempotency.StoredResponse(status, stored_headers, b"".join(parts)))
             await uow.finish(commit=ok or uow.keep_on_error)
         except BaseException:

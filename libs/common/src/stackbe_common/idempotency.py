@@ -3,7 +3,8 @@ transaction, for 24 h per (scope, key) with a fingerprint of the request; a repl
 returns it byte for byte; the same key with another request is 409.
 
 Concurrent requests with one key are serialised by a transaction-scoped advisory lock,
-so the second waits for the first and then replays it.
+so the second waits for the first and then replays it. A stored response may hold a
+secret shown once (a new API key), so it is kept encrypted (AES-256-GCM).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import asyncpg
 import msgspec
 
+from .crypto import Keyring
 from .errors import IdempotencyKeyReused, InvalidInput
 
 __all__ = ["StoredResponse", "check_key", "fingerprint", "lookup", "store", "TTL_HOURS"]
@@ -43,20 +45,24 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))"
 _LOOKUP = """
-SELECT fingerprint, status_code, headers, body FROM idempotency_keys
+SELECT fingerprint, sealed_response FROM idempotency_keys
 WHERE scope_key = $1 AND key = $2
   AND created_at > now() - make_interval(hours => $3)
 """
 _STORE = """
-INSERT INTO idempotency_keys (scope_key, key, fingerprint, status_code, headers, body)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO idempotency_keys (scope_key, key, fingerprint, sealed_response)
+VALUES ($1, $2, $3, $4)
 ON CONFLICT (scope_key, key) DO UPDATE SET
-    fingerprint = EXCLUDED.fingerprint, status_code = EXCLUDED.status_code,
-    headers = EXCLUDED.headers, body = EXCLUDED.body, created_at = now()
+    fingerprint = EXCLUDED.fingerprint, sealed_response = EXCLUDED.sealed_response,
+    created_at = now()
 """
 
 
-async def lookup(conn: asyncpg.Connection, scope_key: str, key: str,
+_encode = msgspec.msgpack.Encoder()
+_decode = msgspec.msgpack.Decoder(StoredResponse)
+
+
+async def lookup(conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key: str,
                  print_: str) -> StoredResponse | None:
     """Lock the key for this transaction and return its stored response, if any."""
     await conn.execute(_LOCK, scope_key, key)
@@ -65,14 +71,13 @@ async def lookup(conn: asyncpg.Connection, scope_key: str, key: str,
         return None
     if row["fingerprint"] != print_:
         raise IdempotencyKeyReused()
-    return StoredResponse(status=row["status_code"],
-                          headers=[tuple(h) for h in row["headers"]], body=row["body"])
+    return _decode.decode(keyring.decrypt(row["sealed_response"], f"{scope_key}:{key}".encode()))
 
 
-async def store(conn: asyncpg.Connection, scope_key: str, key: str, print_: str,
-                response: StoredResponse) -> None:
-    await conn.execute(_STORE, scope_key, key, print_, response.status,
-                       [list(h) for h in response.headers], response.body)
+async def store(conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key: str,
+                print_: str, response: StoredResponse) -> None:
+    sealed = keyring.encrypt(_encode.encode(response), f"{scope_key}:{key}".encode())
+    await conn.execute(_STORE, scope_key, key, print_, sealed)
 
 
 async def prune(conn: asyncpg.Connection) -> str:

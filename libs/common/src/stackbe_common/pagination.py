@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
@@ -12,6 +13,8 @@ from .errors import InvalidInput
 __all__ = ["PageParams", "Page", "page_params", "make_page"]
 
 T = TypeVar("T")
+
+_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -37,6 +40,9 @@ def page_params(limit: str | int | None, starting_after: str | None) -> PagePara
             raise InvalidInput("limit must be an integer from 1 to 100", field="limit") from None
         if not 1 <= value <= MAX_LIMIT:
             raise InvalidInput("limit must be an integer from 1 to 100", field="limit")
+    if starting_after and not _ID.match(starting_after):
+        raise InvalidInput("startingAfter must be an id from a previous page",
+                           field="startingAfter")
     return PageParams(limit=value, starting_after=starting_after or None)
 
 

@@ -22,6 +22,7 @@ import asyncpg
 import msgspec
 
 from .config import load_or_exit
+from .crypto import Keyring
 from .logging import configure_logging, get_logger
 from .migrations import migrate
 
@@ -47,12 +48,17 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str
     nats_url: str
     internal_secret: str
+    encryption_key: str
     log_json: bool = True
     log_level: str = "INFO"
 
     @property
     def secret(self) -> bytes:
         return self.internal_secret.encode()
+
+    @property
+    def keyring(self) -> Keyring:
+        return Keyring.parse(self.encryption_key)
 
 
 class ServiceSpec(msgspec.Struct, frozen=True):

@@ -49,6 +49,7 @@ def create_app(settings: IdentitySettings) -> Litestar:
     return create_service_app(
         name=SCHEMA,
         secret=settings.secret,
+        keyring=settings.keyring,
         route_handlers=ROUTES,
         lifespan=lifespan,
         dependencies={"deps": Provide(lambda: deps, sync_to_thread=False)},

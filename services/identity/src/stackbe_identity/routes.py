@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
-from stackbe_common.web import Caller, Conn, Uow
+from stackbe_common.web import Caller, Conn, Json, Uow, parse
 
 from . import auth, service
 from . import schemas as s
@@ -27,8 +27,9 @@ DepsT = NamedDependency[Deps]
 
 @post("/v1/tenants", status_code=201, summary="Create a tenant and its first tenant key")
 async def create_tenant(conn: Conn, deps: DepsT, uow: Uow, caller: Caller,
-                        data: JSONBody[s.CreateTenant]) -> s.CreatedTenant:
-    created, owner = await service.create_tenant(conn, deps, caller, data)
+                        data: Json[s.CreateTenant]) -> s.CreatedTenant:
+    body = parse(data, s.CreateTenant)
+    created, owner = await service.create_tenant(conn, deps, caller, body)
     await auth.send_login_link(conn, deps, uow, owner)
     return created
 
@@ -42,8 +43,9 @@ async def get_tenant(conn: Conn, caller: Caller) -> s.Tenant:
 
 @post("/v1/members", status_code=201, summary="Invite a member")
 async def invite_member(conn: Conn, deps: DepsT, uow: Uow, caller: Caller,
-                        data: JSONBody[s.InviteMember]) -> s.Member:
-    row = await service.invite_member(conn, deps, caller, data)
+                        data: Json[s.InviteMember]) -> s.Member:
+    body = parse(data, s.InviteMember)
+    row = await service.invite_member(conn, deps, caller, body)
     await auth.send_login_link(conn, deps, uow, row, invited=True)
     return service.member_out(row)
 
@@ -61,8 +63,9 @@ async def get_member(conn: Conn, caller: Caller, member_id: FromPath[str]) -> s.
 
 @patch("/v1/members/{member_id:str}", summary="Change a member's role")
 async def update_member(conn: Conn, deps: DepsT, caller: Caller, member_id: FromPath[str],
-                        data: JSONBody[s.UpdateMember]) -> s.Member:
-    return await service.change_member_role(conn, deps, caller, member_id, data)
+                        data: Json[s.UpdateMember]) -> s.Member:
+    body = parse(data, s.UpdateMember)
+    return await service.change_member_role(conn, deps, caller, member_id, body)
 
 
 @delete("/v1/members/{member_id:str}", status_code=200, summary="Remove a member")
@@ -75,8 +78,9 @@ async def remove_member(conn: Conn, deps: DepsT, caller: Caller,
 
 @post("/v1/auth/magic-link", status_code=202, summary="Email a sign-in link (always 202)")
 async def request_magic_link(conn: Conn, deps: DepsT, uow: Uow,
-                             caller: Caller, data: JSONBody[s.RequestMagicLink]) -> s.Accepted:
-    await auth.request_magic_link(conn, deps, uow, caller, data)
+                             caller: Caller, data: Json[s.RequestMagicLink]) -> s.Accepted:
+    body = parse(data, s.RequestMagicLink)
+    await auth.request_magic_link(conn, deps, uow, caller, body)
     return s.Accepted()
 
 
@@ -101,14 +105,16 @@ async def confirm_submit(
 
 
 @post("/v1/auth/verify", status_code=200, summary="Exchange a sign-in token for a session")
-async def verify(conn: Conn, deps: DepsT, data: JSONBody[s.VerifyToken]) -> s.TokenPair:
-    return await auth.verify_magic_link(conn, deps, data.token)
+async def verify(conn: Conn, deps: DepsT, data: Json[s.VerifyToken]) -> s.TokenPair:
+    body = parse(data, s.VerifyToken)
+    return await auth.verify_magic_link(conn, deps, body.token)
 
 
 @post("/v1/auth/refresh", status_code=200, summary="Rotate a refresh token")
 async def refresh(conn: Conn, deps: DepsT, uow: Uow,
-                  data: JSONBody[s.RefreshTokens]) -> s.TokenPair:
-    return await auth.refresh_session(conn, deps, uow, data)
+                  data: Json[s.RefreshTokens]) -> s.TokenPair:
+    body = parse(data, s.RefreshTokens)
+    return await auth.refresh_session(conn, deps, uow, body)
 
 
 @post("/v1/auth/logout", status_code=204, summary="End this dashboard session")
@@ -130,17 +136,18 @@ async def jwks(deps: DepsT) -> dict[str, Any]:
 
 @post("/v1/apps", status_code=201, summary="Create an app")
 async def create_app(conn: Conn, deps: DepsT, caller: Caller,
-                     data: JSONBody[s.CreateApp]) -> s.App:
-    return await service.create_app(conn, deps, caller, data)
+                     data: Json[s.CreateApp]) -> s.App:
+    body = parse(data, s.CreateApp)
+    return await service.create_app(conn, deps, caller, body)
 
 
 @get("/v1/apps", summary="List apps")
 async def list_apps(conn: Conn, caller: Caller, limit: Limit = None,
                     starting_after: After = None,
-                    include_archived: Annotated[bool, QueryParameter(name="includeArchived")] = False,
+                    includeArchived: FromQuery[bool] = False,  # noqa: N803
                     ) -> Page[s.App]:
     return await service.list_apps(conn, caller, page_params(limit, starting_after),
-                                   include_archived)
+                                   includeArchived)
 
 
 @get("/v1/apps/{app_id:str}", summary="Get an app")
@@ -150,8 +157,9 @@ async def get_app(conn: Conn, caller: Caller, app_id: FromPath[str]) -> s.App:
 
 @patch("/v1/apps/{app_id:str}", summary="Update an app")
 async def update_app(conn: Conn, deps: DepsT, caller: Caller, app_id: FromPath[str],
-                     data: JSONBody[s.UpdateApp]) -> s.App:
-    return await service.update_app(conn, deps, caller, app_id, data)
+                     data: Json[s.UpdateApp]) -> s.App:
+    body = parse(data, s.UpdateApp)
+    return await service.update_app(conn, deps, caller, app_id, body)
 
 
 @delete("/v1/apps/{app_id:str}", status_code=200, summary="Archive an app")
@@ -164,8 +172,9 @@ async def archive_app(conn: Conn, deps: DepsT, caller: Caller,
 
 @post("/v1/api-keys", status_code=201, summary="Create a tenant API key")
 async def create_tenant_key(conn: Conn, deps: DepsT, caller: Caller,
-                            data: JSONBody[s.CreateApiKey]) -> s.CreatedApiKey:
-    return await service.create_api_key(conn, deps, caller, None, data)
+                            data: Json[s.CreateApiKey]) -> s.CreatedApiKey:
+    body = parse(data, s.CreateApiKey)
+    return await service.create_api_key(conn, deps, caller, None, body)
 
 
 @get("/v1/api-keys", summary="List tenant API keys")
@@ -182,8 +191,9 @@ async def revoke_tenant_key(conn: Conn, deps: DepsT, caller: Caller,
 
 @post("/v1/apps/{app_id:str}/api-keys", status_code=201, summary="Create an app API key")
 async def create_app_key(conn: Conn, deps: DepsT, caller: Caller, app_id: FromPath[str],
-                         data: JSONBody[s.CreateApiKey]) -> s.CreatedApiKey:
-    return await service.create_api_key(conn, deps, caller, app_id, data)
+                         data: Json[s.CreateApiKey]) -> s.CreatedApiKey:
+    body = parse(data, s.CreateApiKey)
+    return await service.create_api_key(conn, deps, caller, app_id, body)
 
 
 @get("/v1/apps/{app_id:str}/api-keys", summary="List an app's API keys")

@@ -9,8 +9,11 @@ import msgspec
 from msgspec import Meta
 
 Role = Literal["owner", "admin", "viewer"]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Text that Postgres can store (no NUL) and that is not only white space.
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+Email = Annotated[str, Meta(min_length=3, max_length=254,
+                            pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
+Moment = Annotated[datetime, Meta(tz=True)]  # an ISO 8601 time with its offset
 AppId = Annotated[str, Meta(pattern=r"^app_[0-9a-z]{26}$")]
 
 
@@ -62,7 +65,7 @@ class Member(Output):
 
 class RequestMagicLink(Input):
     email: Email
-    tenant_id: str | None = None
+    tenant_id: Annotated[str, Meta(pattern=r"^ten_[0-9a-z]{26}$")] | None = None
 
 
 class Accepted(Output, kw_only=True):
@@ -117,7 +120,7 @@ class App(Output):
 
 class CreateApiKey(Input):
     name: Name
-    expires_at: datetime | None = None
+    expires_at: Moment | None = None
 
 
 class ApiKey(Output):

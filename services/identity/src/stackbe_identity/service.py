@@ -11,7 +11,7 @@ import asyncpg
 
 from stackbe_common import apikeys, outbox
 from stackbe_common.errors import InvalidInput
-from stackbe_common.ids import new_id
+from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pagination import Page, PageParams, make_page
 from stackbe_common.scope import Scope
 from stackbe_events import Event, identity as ev
@@ -132,20 +132,24 @@ async def list_members(conn: asyncpg.Connection, caller: Scope,
     return page_of(rows, params, member_out)
 
 
-async def get_member(conn: asyncpg.Connection, caller: Scope, member_id: str) -> s.Member:
-    row = await repo.get_member(conn, tenant_of(caller), member_id)
+async def _member_row(conn: asyncpg.Connection, tenant_id: str,
+                      member_id: str) -> asyncpg.Record:
+    row = await repo.get_member(conn, tenant_id, member_id) if has_prefix(member_id, "mem") \
+        else None
     if row is None:
         raise MemberNotFound()
-    return member_out(row)
+    return row
+
+
+async def get_member(conn: asyncpg.Connection, caller: Scope, member_id: str) -> s.Member:
+    return member_out(await _member_row(conn, tenant_of(caller), member_id))
 
 
 async def change_member_role(conn: asyncpg.Connection, deps: Deps, caller: Scope,
                              member_id: str, data: s.UpdateMember) -> s.Member:
     tenant_id = tenant_of(caller, write=True)
     owners = {r["id"] for r in await repo.lock_owners(conn, tenant_id)}
-    current = await repo.get_member(conn, tenant_id, member_id)
-    if current is None:
-        raise MemberNotFound()
+    current = await _member_row(conn, tenant_id, member_id)
     if (data.role == "owner" or current["role"] == "owner") and caller.role != "owner":
         raise OwnerRoleRequired()
     if current["role"] == "owner" and data.role != "owner" and owners == {member_id}:
@@ -162,9 +166,7 @@ async def remove_member(conn: asyncpg.Connection, deps: Deps, caller: Scope,
                         member_id: str) -> s.Member:
     tenant_id = tenant_of(caller, write=True)
     owners = {r["id"] for r in await repo.lock_owners(conn, tenant_id)}
-    current = await repo.get_member(conn, tenant_id, member_id)
-    if current is None:
-        raise MemberNotFound()
+    current = await _member_row(conn, tenant_id, member_id)
     if current["role"] == "owner":
         if caller.role != "owner":
             raise OwnerRoleRequired()
@@ -196,17 +198,19 @@ async def list_apps(conn: asyncpg.Connection, caller: Scope, params: PageParams,
     return page_of(rows, params, app_out)
 
 
-async def get_app(conn: asyncpg.Connection, caller: Scope, app_id: str) -> s.App:
-    row = await repo.get_app(conn, tenant_of(caller), app_id)
+async def _app_row(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
+    row = await repo.get_app(conn, tenant_id, app_id) if has_prefix(app_id, "app") else None
     if row is None:
         raise AppNotFound()
-    return app_out(row)
+    return row
+
+
+async def get_app(conn: asyncpg.Connection, caller: Scope, app_id: str) -> s.App:
+    return app_out(await _app_row(conn, tenant_of(caller), app_id))
 
 
 async def _live_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
-    row = await repo.get_app(conn, tenant_id, app_id)
-    if row is None:
-        raise AppNotFound()
+    row = await _app_row(conn, tenant_id, app_id)
     if row["archived_at"] is not None:
         raise AppArchived()
     return row
@@ -268,8 +272,8 @@ async def create_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
 async def list_api_keys(conn: asyncpg.Connection, caller: Scope, app_id: str | None,
                         params: PageParams) -> Page[s.ApiKey]:
     tenant_id = tenant_of(caller)
-    if app_id is not None and await repo.get_app(conn, tenant_id, app_id) is None:
-        raise AppNotFound()
+    if app_id is not None:
+        await _app_row(conn, tenant_id, app_id)
     rows = await repo.list_api_keys(conn, tenant_id, app_id, params.starting_after,
                                     params.limit + 1)
     return page_of(rows, params, key_out)
@@ -278,9 +282,11 @@ async def list_api_keys(conn: asyncpg.Connection, caller: Scope, app_id: str | N
 async def revoke_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
                          app_id: str | None, key_id: str) -> s.ApiKey:
     tenant_id = tenant_of(caller, write=True)
-    if app_id is not None and await repo.get_app(conn, tenant_id, app_id) is None:
-        raise AppNotFound()
-    row = await repo.revoke_api_key(conn, tenant_id, app_id, key_id, deps.clock.now())
+    if app_id is not None:
+        await _app_row(conn, tenant_id, app_id)
+    row = None
+    if has_prefix(key_id, "key"):
+        row = await repo.revoke_api_key(conn, tenant_id, app_id, key_id, deps.clock.now())
     if row is None:
         raise ApiKeyNotFound()
     await outbox.record(conn, event(ev.ApiKeyRevoked, deps, tenant_id, app_id, key_id=key_id,
