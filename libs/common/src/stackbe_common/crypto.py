@@ -32,7 +32,10 @@ class Keyring:
         keys = []
         for item in filter(None, (part.strip() for part in value.split(","))):
             kid, _, secret = item.partition(":")
-            raw = _unb64(secret)
+            try:
+                raw = _unb64(secret)
+            except ValueError:
+                raw = b""
             if not kid or len(raw) != 32 or len(kid) > 255:
                 raise ValueError("STACKBE_ENCRYPTION_KEY must be kid:base64url(32 bytes)")
             keys.append((kid, AESGCM(raw)))
