@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["Keyring", "DecryptionError"]
+__all__ = ["Keyring", "DecryptionError", "parse_keyed_secrets"]
 
 
 class DecryptionError(Exception):
@@ -23,25 +23,31 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def parse_keyed_secrets(value: str, setting: str, size: int = 32) -> list[tuple[str, bytes]]:
+    """``kid:base64url(bytes),...`` -> [(kid, bytes)]; the first is the active one."""
+    found = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        kid, _, secret = item.partition(":")
+        try:
+            raw = _unb64(secret)
+        except ValueError:
+            raw = b""
+        if not kid or len(kid) > 64 or len(raw) != size:
+            raise ValueError(f"{setting} must be kid:base64url({size} bytes), comma-separated")
+        found.append((kid, raw))
+    if not found:
+        raise ValueError(f"{setting} is empty")
+    return found
+
+
 @dataclass(frozen=True)
 class Keyring:
     keys: tuple[tuple[str, AESGCM], ...]
 
     @classmethod
     def parse(cls, value: str) -> Keyring:
-        keys = []
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            kid, _, secret = item.partition(":")
-            try:
-                raw = _unb64(secret)
-            except ValueError:
-                raw = b""
-            if not kid or len(raw) != 32 or len(kid) > 255:
-                raise ValueError("STACKBE_ENCRYPTION_KEY must be kid:base64url(32 bytes)")
-            keys.append((kid, AESGCM(raw)))
-        if not keys:
-            raise ValueError("STACKBE_ENCRYPTION_KEY is empty")
-        return cls(tuple(keys))
+        secrets = parse_keyed_secrets(value, "STACKBE_ENCRYPTION_KEY")
+        return cls(tuple((kid, AESGCM(raw)) for kid, raw in secrets))
 
     def encrypt(self, plaintext: bytes, context: bytes = b"") -> bytes:
         """``len(kid) | kid | nonce | ciphertext+tag``; ``context`` is bound as associated data."""

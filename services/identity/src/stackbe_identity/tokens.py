@@ -16,6 +16,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from stackbe_common.crypto import parse_keyed_secrets
+
 __all__ = [
     "AUDIENCE",
     "ISSUER",
@@ -32,26 +34,15 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 @dataclass(frozen=True)
 class SigningKeys:
     keys: tuple[tuple[str, Ed25519PrivateKey], ...]
 
     @classmethod
     def parse(cls, value: str) -> SigningKeys:
-        keys = []
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            kid, _, seed = item.partition(":")
-            raw = _unb64(seed)
-            if not kid or len(raw) != 32:
-                raise ValueError("STACKBE_JWT_SIGNING_KEYS must be kid:base64url(32-byte seed)")
-            keys.append((kid, Ed25519PrivateKey.from_private_bytes(raw)))
-        if not keys:
-            raise ValueError("STACKBE_JWT_SIGNING_KEYS is empty")
-        return cls(tuple(keys))
+        secrets = parse_keyed_secrets(value, "STACKBE_JWT_SIGNING_KEYS")
+        return cls(tuple((kid, Ed25519PrivateKey.from_private_bytes(raw))
+                         for kid, raw in secrets))
 
     def jwks(self) -> list[dict[str, str]]:
         return [
