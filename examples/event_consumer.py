@@ -14,9 +14,8 @@ import asyncio
 
 import msgspec
 import nats
-from nats.errors import TimeoutError as FetchTimeout
-
 import stackbe_events
+from nats.errors import TimeoutError as FetchTimeout
 
 
 async def consume(url: str, context: str, durable: str, max_messages: int | None) -> None:

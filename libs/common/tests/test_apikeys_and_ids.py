@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from stackbe_common.apikeys import APP_PREFIX, TENANT_PREFIX, generate_key, hash_key, is_well_formed
 from stackbe_common.ids import has_prefix, new_id
 
@@ -17,7 +16,7 @@ def test_key_checksum_rejects_every_single_character_typo():
     key = generate_key(TENANT_PREFIX)
     for i in range(len(TENANT_PREFIX), len(key)):
         replacement = "A" if key[i] != "A" else "B"
-        typo = key[:i] + replacement + key[i + 1:]
+        typo = key[:i] + replacement + key[i + 1 :]
         assert not is_well_formed(typo), typo
 
 
@@ -25,7 +24,7 @@ def test_key_checksum_rejects_swapped_neighbours():
     key = generate_key(APP_PREFIX)
     for i in range(len(APP_PREFIX), len(key) - 1):
         if key[i] != key[i + 1]:
-            swapped = key[:i] + key[i + 1] + key[i] + key[i + 2:]
+            swapped = key[:i] + key[i + 1] + key[i] + key[i + 2 :]
             assert not is_well_formed(swapped)
 
 

@@ -5,7 +5,6 @@ import sys
 
 import msgspec
 import pytest
-
 from stackbe_common.config import ConfigError, load
 
 
@@ -16,8 +15,14 @@ class Settings(msgspec.Struct, frozen=True):
 
 
 def test_config_reads_prefixed_variables_and_coerces_types():
-    settings = load(Settings, {"STACKBE_DATABASE_URL": "postgresql://x", "STACKBE_POOL_SIZE": "9",
-                               "STACKBE_LOG_JSON": "false"})
+    settings = load(
+        Settings,
+        {
+            "STACKBE_DATABASE_URL": "postgresql://x",
+            "STACKBE_POOL_SIZE": "9",
+            "STACKBE_LOG_JSON": "false",
+        },
+    )
     assert settings == Settings(database_url="postgresql://x", pool_size=9, log_json=False)
 
 

@@ -7,7 +7,6 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-
 from stackbe_common.bus import ensure_stream
 from stackbe_common.consumer import Consumer, PermanentError
 from stackbe_events import encode
@@ -65,8 +64,13 @@ async def test_inbox_drops_a_duplicate_delivery(things, js, stream):
     # Published twice without a message id, so JetStream itself keeps both copies.
     await js.publish(SUBJECT, encode(event))
     await js.publish(SUBJECT, encode(event))
-    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
-                        handlers={ThingHappened: insert_thing})
+    consumer = Consumer(
+        name=f"c_{secrets.token_hex(3)}",
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: insert_thing},
+    )
     task = run(consumer)
     try:
         await wait_for(lambda: _all_acked(js, stream, consumer.name))
@@ -88,8 +92,13 @@ async def test_undecodable_payload_is_dead_lettered_and_terminated(things, js, s
     await js.publish(SUBJECT, b"{not json")
     good = thing(2)
     await js.publish(SUBJECT, encode(good))
-    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
-                        handlers={ThingHappened: insert_thing})
+    consumer = Consumer(
+        name=f"c_{secrets.token_hex(3)}",
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: insert_thing},
+    )
     task = run(consumer)
     try:
         await wait_for(lambda: _all_acked(js, stream, consumer.name))
@@ -108,8 +117,13 @@ async def test_a_permanent_error_is_dead_lettered_and_its_effect_rolled_back(thi
         raise PermanentError("cannot apply")
 
     await js.publish(SUBJECT, encode(thing(3)))
-    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
-                        handlers={ThingHappened: refuse})
+    consumer = Consumer(
+        name=f"c_{secrets.token_hex(3)}",
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: refuse},
+    )
     task = run(consumer)
     try:
         await wait_for(lambda: _all_acked(js, stream, consumer.name))
@@ -130,8 +144,13 @@ async def test_a_transient_error_is_retried_until_it_succeeds(things, js, stream
         await insert_thing(conn, event)
 
     await js.publish(SUBJECT, encode(thing(4)))
-    consumer = Consumer(name=f"c_{secrets.token_hex(3)}", context=CONTEXT, pool=things, js=js,
-                        handlers={ThingHappened: flaky})
+    consumer = Consumer(
+        name=f"c_{secrets.token_hex(3)}",
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: flaky},
+    )
     task = run(consumer)
     try:
         await wait_for(lambda: _count_is(things, "SELECT count(*) FROM things", 1), timeout=10)

@@ -4,7 +4,6 @@ import base64
 import secrets
 
 import pytest
-
 from stackbe_common.crypto import DecryptionError, Keyring
 
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from stackbe_common.migrations import MigrationError, migrate
 
 
@@ -26,7 +25,9 @@ async def test_migrations_apply_in_order_once(database_url: str, schema: str, tm
         assert "0002_second.sql" in await applied(conn, schema)
         cols = await conn.fetch(
             "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = $1 AND table_name = 'first' ORDER BY column_name", schema)
+            " WHERE table_schema = $1 AND table_name = 'first' ORDER BY column_name",
+            schema,
+        )
         assert [c["column_name"] for c in cols] == ["id", "name"]
     finally:
         await conn.close()
@@ -43,7 +44,7 @@ async def test_migration_runner_refuses_an_edited_applied_file(
         await migrate(conn, schema, tmp_path)
         migration.write_text("CREATE TABLE first (id bigint);")
         (tmp_path / "0003_third.sql").write_text("CREATE TABLE third (id int);")
-        with pytest.raises(MigrationError, match="0001_first.sql was edited"):
+        with pytest.raises(MigrationError, match=r"0001_first\.sql was edited"):
             await migrate(conn, schema, tmp_path)
         # Nothing after the refusal was applied.
         assert "0003_third.sql" not in await applied(conn, schema)
@@ -64,12 +65,13 @@ async def test_a_failing_migration_leaves_no_trace(database_url: str, schema: st
         await conn.close()
 
 
-async def test_migration_file_names_must_be_numbered(database_url: str, schema: str,
-                                                     tmp_path: Path):
+async def test_migration_file_names_must_be_numbered(
+    database_url: str, schema: str, tmp_path: Path
+):
     (tmp_path / "first.sql").write_text("SELECT 1;")
     conn = await asyncpg.connect(database_url)
     try:
-        with pytest.raises(MigrationError, match="NNNN_name.sql"):
+        with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
             await migrate(conn, schema, tmp_path)
     finally:
         await conn.close()

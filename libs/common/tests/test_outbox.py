@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-
 from stackbe_common.bus import ensure_stream
 from stackbe_common.ids import new_id
 from stackbe_common.outbox import OutboxRelay, claim, record
@@ -104,7 +103,12 @@ async def test_relay_killed_with_sigkill_between_publish_and_mark_publishes_each
     async with pool.acquire() as conn, conn.transaction():
         await record(conn, *events)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", KILLED_RELAY, database_url, schema, nats_url,
+        sys.executable,
+        "-c",
+        KILLED_RELAY,
+        database_url,
+        schema,
+        nats_url,
         stdout=subprocess.PIPE,
     )
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -149,4 +153,3 @@ async def test_two_relays_share_the_work_without_duplicates(pool, js, stream):
     counts = await asyncio.gather(a.publish_pending(), b.publish_pending())
     assert sum(counts) == 300
     assert sorted(await stream_ids(js, stream)) == sorted(e.id for e in events)
-

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 import stackbe_events
 from stackbe_events import REGISTRY, UnknownSubject, decode, encode
 from stackbe_events.schema import render, snapshot_path
@@ -35,8 +34,14 @@ def test_subjects_follow_the_naming_rule(subject: str):
 
 def test_events_round_trip_in_camel_case():
     event = stackbe_events.ApiKeyRevoked(
-        id="evt_1", occurred_at=datetime(2026, 1, 1, tzinfo=UTC), tenant_id="ten_1",
-        app_id="app_1", key_id="key_1", kind="app", key_hash="ab" * 32)
+        id="evt_1",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        tenant_id="ten_1",
+        app_id="app_1",
+        key_id="key_1",
+        kind="app",
+        key_hash="ab" * 32,
+    )
     data = encode(event)
     assert json.loads(data)["keyHash"] == "ab" * 32
     assert decode(event.subject, data) == event

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
-
 import stackbe_events
 from stackbe_events import TenantCreated
 
@@ -24,16 +23,29 @@ async def test_the_example_consumer_prints_typed_events_verbatim(nats_url: str):
         await js.add_stream(name=stream, subjects=[subjects])
     except Exception:
         pass  # already there
-    event = TenantCreated(id=f"evt_{secrets.token_hex(8)}", occurred_at=datetime.now(UTC),
-                          tenant_id="ten_example", name="Example", owner_email="a@example.com")
+    event = TenantCreated(
+        id=f"evt_{secrets.token_hex(8)}",
+        occurred_at=datetime.now(UTC),
+        tenant_id="ten_example",
+        name="Example",
+        owner_email="a@example.com",
+    )
     durable = f"example_{secrets.token_hex(4)}"
     # A consumer created now starts at the beginning of the stream; start it, then publish.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(EXAMPLE), "--nats", nats_url, "--stream", "identity",
-        "--durable", durable, "--max-messages", "1000",
-        stdout=subprocess.PIPE)
-    await js.publish(event.subject, stackbe_events.encode(event),
-                     headers={"Nats-Msg-Id": event.id})
+        sys.executable,
+        str(EXAMPLE),
+        "--nats",
+        nats_url,
+        "--stream",
+        "identity",
+        "--durable",
+        durable,
+        "--max-messages",
+        "1000",
+        stdout=subprocess.PIPE,
+    )
+    await js.publish(event.subject, stackbe_events.encode(event), headers={"Nats-Msg-Id": event.id})
     try:
         while True:
             line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
-
 from stackbe_common.infra import free_port
 from stackbe_common.migrations import migrate
 from stackbe_common.scope import Principal, Scope, sign_scope
@@ -83,8 +82,9 @@ def encryption_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def identity_settings(database_url: str, nats_url: str, internal_secret: bytes,
-                      smtp: Any) -> IdentitySettings:
+def identity_settings(
+    database_url: str, nats_url: str, internal_secret: bytes, smtp: Any
+) -> IdentitySettings:
     return IdentitySettings(
         database_url=database_url,
         nats_url=nats_url,
@@ -113,8 +113,9 @@ class Api:
     client: AsyncTestClient[Any]
     secret: bytes
 
-    async def call(self, method: str, path: str, scope: Scope | None = None,
-                   **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, scope: Scope | None = None, **kwargs: Any
+    ) -> httpx.Response:
         scope = scope or anonymous()
         headers = {"x-stackbe-scope": sign_scope(scope, self.secret), **kwargs.pop("headers", {})}
         return await self.client.request(method, path, headers=headers, **kwargs)
@@ -141,16 +142,17 @@ class Tenant:
     owner_id: str = ""
 
     def scope(self, role: str = "admin") -> Scope:
-        return Scope(principal=Principal(kind="tenant_key", id=self.key_id), tenant_id=self.id,
-                     role=role)  # type: ignore[arg-type]
+        return Scope(
+            principal=Principal(kind="tenant_key", id=self.key_id), tenant_id=self.id, role=role
+        )  # type: ignore[arg-type]
 
     def member(self, member_id: str, role: str) -> Scope:
-        return Scope(principal=Principal(kind="member", id=member_id), tenant_id=self.id,
-                     role=role)  # type: ignore[arg-type]
+        return Scope(principal=Principal(kind="member", id=member_id), tenant_id=self.id, role=role)  # type: ignore[arg-type]
 
     def app_key(self, app_id: str) -> Scope:
-        return Scope(principal=Principal(kind="app_key", id="key_x"), tenant_id=self.id,
-                     app_id=app_id)
+        return Scope(
+            principal=Principal(kind="app_key", id="key_x"), tenant_id=self.id, app_id=app_id
+        )
 
 
 def anonymous(ip: str = "203.0.113.7") -> Scope:
@@ -158,8 +160,9 @@ def anonymous(ip: str = "203.0.113.7") -> Scope:
 
 
 @pytest.fixture(scope="session")
-async def api(identity_settings: IdentitySettings, identity_db: str,
-              internal_secret: bytes) -> AsyncIterator[Api]:
+async def api(
+    identity_settings: IdentitySettings, identity_db: str, internal_secret: bytes
+) -> AsyncIterator[Api]:
     app = create_app(identity_settings)
     async with AsyncTestClient(app) as client:
         yield Api(client, internal_secret)

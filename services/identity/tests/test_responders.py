@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import msgspec
 import nats
 import pytest
-
 from stackbe_common.apikeys import hash_key
 from stackbe_common.bus import request
 from stackbe_common.db import create_pool
@@ -34,8 +33,9 @@ async def nc(nats_url, identity_settings, identity_db) -> AsyncIterator[nats.NAT
 
 
 async def resolve(nc, key: str) -> rpc.ResolvedKey | None:
-    return await request(nc, rpc.RESOLVE_KEY, rpc.ResolveKey(key_hash=hash_key(key)),
-                         rpc.ResolvedKey | None)
+    return await request(
+        nc, rpc.RESOLVE_KEY, rpc.ResolveKey(key_hash=hash_key(key)), rpc.ResolvedKey | None
+    )
 
 
 async def test_a_tenant_key_resolves_to_its_tenant_scope(api, nc):
@@ -47,8 +47,11 @@ async def test_a_tenant_key_resolves_to_its_tenant_scope(api, nc):
 async def test_an_app_key_resolves_until_revoked(api, nc):
     tenant = await api.new_tenant()
     app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "Shop"})).json()
-    created = (await api.call("POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(),
-                              json={"name": "backend"})).json()
+    created = (
+        await api.call(
+            "POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(), json={"name": "backend"}
+        )
+    ).json()
     resolved = await resolve(nc, created["key"])
     assert resolved is not None and resolved.kind == "app" and resolved.app_id == app["id"]
     r = await api.call("DELETE", f"/v1/apps/{app['id']}/api-keys/{created['id']}", tenant.scope())
@@ -59,33 +62,44 @@ async def test_an_app_key_resolves_until_revoked(api, nc):
 async def test_keys_of_an_archived_app_no_longer_resolve(api, nc):
     tenant = await api.new_tenant()
     app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "Old"})).json()
-    key = (await api.call("POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(),
-                          json={"name": "k"})).json()["key"]
-    found = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=tenant.id,
-                                                              app_id=app["id"]),
-                          rpc.ResolvedApp | None)
+    key = (
+        await api.call("POST", f"/v1/apps/{app['id']}/api-keys", tenant.scope(), json={"name": "k"})
+    ).json()["key"]
+    found = await request(
+        nc,
+        rpc.RESOLVE_APP,
+        rpc.ResolveApp(tenant_id=tenant.id, app_id=app["id"]),
+        rpc.ResolvedApp | None,
+    )
     assert found == rpc.ResolvedApp(app_id=app["id"], tenant_id=tenant.id)
     assert (await api.call("DELETE", f"/v1/apps/{app['id']}", tenant.scope())).status_code == 200
     assert await resolve(nc, key) is None
-    gone = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=tenant.id,
-                                                             app_id=app["id"]),
-                         rpc.ResolvedApp | None)
+    gone = await request(
+        nc,
+        rpc.RESOLVE_APP,
+        rpc.ResolveApp(tenant_id=tenant.id, app_id=app["id"]),
+        rpc.ResolvedApp | None,
+    )
     assert gone is None
 
 
 async def test_an_app_of_another_tenant_does_not_resolve(api, nc):
     owner, other = await api.new_tenant(), await api.new_tenant()
     app = (await api.call("POST", "/v1/apps", owner.scope(), json={"name": "Mine"})).json()
-    answer = await request(nc, rpc.RESOLVE_APP, rpc.ResolveApp(tenant_id=other.id,
-                                                               app_id=app["id"]),
-                           rpc.ResolvedApp | None)
+    answer = await request(
+        nc,
+        rpc.RESOLVE_APP,
+        rpc.ResolveApp(tenant_id=other.id, app_id=app["id"]),
+        rpc.ResolvedApp | None,
+    )
     assert answer is None
 
 
 async def test_expired_and_unknown_keys_do_not_resolve(api, nc, db):
     tenant = await api.new_tenant()
-    await db.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
-                     tenant.key_id)
+    await db.execute(
+        "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", tenant.key_id
+    )
     assert await resolve(nc, tenant.key) is None
     assert await resolve(nc, "sbt_" + "x" * 38) is None
 
@@ -104,7 +118,9 @@ async def test_key_use_reported_in_a_batch_is_recorded_as_last_use(api, nc, db):
         if await db.fetchval("SELECT last_used_at FROM api_keys WHERE id = $1", tenant.key_id):
             break
         await asyncio.sleep(0.02)
-    assert await db.fetchval("SELECT last_used_at FROM api_keys WHERE id = $1",
-                             tenant.key_id) == used_at
+    assert (
+        await db.fetchval("SELECT last_used_at FROM api_keys WHERE id = $1", tenant.key_id)
+        == used_at
+    )
     listed = (await api.call("GET", "/v1/api-keys", tenant.scope())).json()["data"]
     assert listed[0]["lastUsedAt"] == "2026-05-01T12:00:00Z"

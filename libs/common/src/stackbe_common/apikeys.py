@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import zlib
 
-__all__ = ["TENANT_PREFIX", "APP_PREFIX", "generate_key", "is_well_formed", "hash_key", "hint"]
+__all__ = ["APP_PREFIX", "TENANT_PREFIX", "generate_key", "hash_key", "hint", "is_well_formed"]
 
 TENANT_PREFIX = "sbt_"
 APP_PREFIX = "sba_"
@@ -43,7 +43,7 @@ def is_well_formed(key: str) -> bool:
     if len(key) != len(TENANT_PREFIX) + _RANDOM_LEN + _CHECK_LEN:
         return False
     body, check = key[:-_CHECK_LEN], key[-_CHECK_LEN:]
-    if any(c not in _BASE62 for c in key[len(TENANT_PREFIX):]):
+    if any(c not in _BASE62 for c in key[len(TENANT_PREFIX) :]):
         return False
     return secrets.compare_digest(check, _checksum(body))
 

@@ -13,14 +13,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
-
 from stackbe_events import stream_for
 
 from .logging import get_logger
 
 __all__ = [
-    "JetStreamContext",
     "NATS",
+    "JetStreamContext",
     "RemoteError",
     "Responder",
     "RpcError",
@@ -94,8 +93,13 @@ class _Reply(msgspec.Struct):
 class Responder:
     """Answers one request-reply subject in a queue group shared by a service's replicas."""
 
-    def __init__(self, nc: NATS, subject: str, queue: str,
-                 handler: Callable[[bytes], Awaitable[msgspec.Struct | None]]) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        subject: str,
+        queue: str,
+        handler: Callable[[bytes], Awaitable[msgspec.Struct | None]],
+    ) -> None:
         self._nc, self._subject, self._queue, self._handler = nc, subject, queue, handler
         self._sub: nats.aio.subscription.Subscription | None = None
 
@@ -124,8 +128,9 @@ class RemoteError(Exception):
         self.error = error
 
 
-async def request(nc: NATS, subject: str, payload: msgspec.Struct, result_type: type[T],
-                  timeout: float = 2.0) -> T:
+async def request(
+    nc: NATS, subject: str, payload: msgspec.Struct, result_type: type[T], timeout: float = 2.0
+) -> T:
     """Ask a responder and decode its answer; raises ``RemoteError`` for an error reply."""
     msg = await nc.request(subject, msgspec.json.encode(payload), timeout=timeout)
     reply = msgspec.json.decode(msg.data, type=_Reply)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "utcnow"]
+__all__ = ["Clock", "FixedClock", "SystemClock", "utcnow"]
 
 
 class Clock(Protocol):

@@ -21,12 +21,11 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
 from stackbe_events import Event, UnknownSubject, decode, stream_for
 
 from .logging import get_logger
 
-__all__ = ["Handler", "PermanentError", "Consumer", "backoff_for"]
+__all__ = ["Consumer", "Handler", "PermanentError", "backoff_for"]
 
 log = get_logger(__name__)
 
@@ -58,9 +57,17 @@ VALUES ($1, $2, $3, $4, $5)
 class Consumer:
     """Consume one context's stream with a handler table keyed by event class."""
 
-    def __init__(self, *, name: str, context: str, pool: asyncpg.Pool, js: JetStreamContext,
-                 handlers: Mapping[type[Event], Handler], batch: int = 50,
-                 ack_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        context: str,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        handlers: Mapping[type[Event], Handler],
+        batch: int = 50,
+        ack_wait: float = 30.0,
+    ) -> None:
         self.name, self._pool, self._js = name, pool, js
         self.stream, self.filter = stream_for(context)
         self._handlers = {cls.subject: (cls, h) for cls, h in handlers.items()}
@@ -116,7 +123,8 @@ class Consumer:
             return
         _, handler = entry
         structlog.contextvars.bind_contextvars(
-            event_id=event.id, request_id=(msg.headers or {}).get("StackBE-Request-Id"))
+            event_id=event.id, request_id=(msg.headers or {}).get("StackBE-Request-Id")
+        )
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 if await conn.fetchval(_INBOX, self.name, event.id) is None:
@@ -132,8 +140,13 @@ class Consumer:
                 await self._dead_letter(msg, event.id, f"gave up after {delivered}: {exc!r}")
             else:
                 delay = backoff_for(delivered)
-                log.warning("consumer.retry", consumer=self.name, subject=msg.subject,
-                            error=repr(exc), delay=delay)
+                log.warning(
+                    "consumer.retry",
+                    consumer=self.name,
+                    subject=msg.subject,
+                    error=repr(exc),
+                    delay=delay,
+                )
                 await msg.nak(delay=delay)
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "request_id")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["Keyring", "DecryptionError", "parse_keyed_secrets"]
+__all__ = ["DecryptionError", "Keyring", "parse_keyed_secrets"]
 
 
 class DecryptionError(Exception):
@@ -57,8 +57,8 @@ class Keyring:
 
     def decrypt(self, blob: bytes, context: bytes = b"") -> bytes:
         size = blob[0] if blob else 0
-        kid = blob[1:1 + size].decode(errors="replace")
-        nonce, sealed = blob[1 + size:13 + size], blob[13 + size:]
+        kid = blob[1 : 1 + size].decode(errors="replace")
+        nonce, sealed = blob[1 + size : 13 + size], blob[13 + size :]
         for candidate, aead in self.keys:
             if candidate == kid:
                 try:

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-__all__ = ["create_pool", "Connection", "Pool", "translate_unique_violation"]
+__all__ = ["Connection", "Pool", "create_pool", "translate_unique_violation"]
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
@@ -23,8 +23,9 @@ async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
-async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10,
-                      **kwargs: Any) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
+) -> asyncpg.Pool:
     """A pool whose connections see only ``schema`` (plus pg_catalog) on their search_path."""
     await ensure_schema(dsn, schema)
     return await asyncpg.create_pool(
@@ -47,7 +48,8 @@ async def ensure_schema(dsn: str, schema: str) -> None:
         await conn.close()
 
 
-def translate_unique_violation(exc: asyncpg.UniqueViolationError,
-                               by_constraint: dict[str, Exception]) -> Exception:
+def translate_unique_violation(
+    exc: asyncpg.UniqueViolationError, by_constraint: dict[str, Exception]
+) -> Exception:
     """Map a unique violation to the domain error named for its constraint."""
     return by_constraint.get(exc.constraint_name or "", exc)

@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import asyncpg
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Scope as ASGIScope, Send
+from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 
 from . import idempotency
 from .crypto import Keyring
 from .errors import PayloadTooLarge, StackBEError, error_body, status_of
 from .ids import new_id
 from .logging import get_logger
-from .scope import HEADER as SCOPE_HEADER, Scope, verify_scope
+from .scope import HEADER as SCOPE_HEADER
+from .scope import Scope, verify_scope
 from .uow import UnitOfWork
 
-__all__ = ["ServiceEdge", "EdgeContext", "REQUEST_ID_HEADER", "OPEN_PATHS"]
+__all__ = ["OPEN_PATHS", "REQUEST_ID_HEADER", "EdgeContext", "ServiceEdge"]
 
 log = get_logger(__name__)
 
@@ -51,11 +52,17 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
 async def _send_error(send: Send, exc: StackBEError, request_id: str) -> None:
     status = status_of(exc)
     body = error_body(status, exc.code, exc.message, request_id, getattr(exc, "field", None))
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (REQUEST_ID_HEADER, request_id.encode()),
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER, request_id.encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -64,8 +71,9 @@ def _scope_key(caller: Scope) -> str:
 
 
 class ServiceEdge:
-    def __init__(self, app: ASGIApp, *, pool_getter: Any, secret: bytes, keyring: Keyring,
-                 max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, pool_getter: Any, secret: bytes, keyring: Keyring, max_body: int
+    ) -> None:
         self.app, self._pool_getter, self._secret = app, pool_getter, secret
         self._keyring, self._max_body = keyring, max_body
 
@@ -91,9 +99,18 @@ class ServiceEdge:
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "tenant_id", "app_id")
 
-    async def _run(self, scope: ASGIScope, receive: Receive, send: Send, caller: Scope,
-                   uow: UnitOfWork, request_id: str) -> None:
-        key_raw = _header(scope["headers"], _IDEMPOTENCY_HEADER) if scope["method"] == "POST" else None
+    async def _run(
+        self,
+        scope: ASGIScope,
+        receive: Receive,
+        send: Send,
+        caller: Scope,
+        uow: UnitOfWork,
+        request_id: str,
+    ) -> None:
+        key_raw = (
+            _header(scope["headers"], _IDEMPOTENCY_HEADER) if scope["method"] == "POST" else None
+        )
         idem: tuple[str, str] | None = None
         if key_raw is not None:
             # The body is read here to fingerprint the request, then replayed to the app.
@@ -120,10 +137,12 @@ class ServiceEdge:
             receive = receive_again
             try:
                 key = idempotency.check_key(key_raw)
-                print_ = idempotency.fingerprint(scope["method"], scope["path"],
-                                                 scope["query_string"], body)
-                stored = await idempotency.lookup(await uow.connection(), self._keyring,
-                                                  _scope_key(caller), key, print_)
+                print_ = idempotency.fingerprint(
+                    scope["method"], scope["path"], scope["query_string"], body
+                )
+                stored = await idempotency.lookup(
+                    await uow.connection(), self._keyring, _scope_key(caller), key, print_
+                )
             except StackBEError as exc:
                 await uow.finish(commit=False)
                 await _send_error(send, exc, request_id)
@@ -133,11 +152,17 @@ class ServiceEdge:
                 raise
             if stored is not None:
                 await uow.finish(commit=False)
-                await send({"type": "http.response.start", "status": stored.status, "headers": [
-                    *((k.encode(), v.encode()) for k, v in stored.headers),
-                    (b"idempotent-replayed", b"true"),
-                    (REQUEST_ID_HEADER, request_id.encode()),
-                ]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": stored.status,
+                        "headers": [
+                            *((k.encode(), v.encode()) for k, v in stored.headers),
+                            (b"idempotent-replayed", b"true"),
+                            (REQUEST_ID_HEADER, request_id.encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": stored.body})
                 return
             idem = (key, print_)
@@ -156,12 +181,19 @@ class ServiceEdge:
             status = start.get("status", 500)
             ok = status < 400
             if ok and idem is not None:
-                stored_headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                                  for k, v in start.get("headers", [])
-                                  if k.lower() not in (b"content-length", b"date")]
+                stored_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in start.get("headers", [])
+                    if k.lower() not in (b"content-length", b"date")
+                ]
                 await idempotency.store(
-                    await uow.connection(), self._keyring, _scope_key(caller), idem[0], idem[1],
-                    idempotency.StoredResponse(status, stored_headers, b"".join(parts)))
+                    await uow.connection(),
+                    self._keyring,
+                    _scope_key(caller),
+                    idem[0],
+                    idem[1],
+                    idempotency.StoredResponse(status, stored_headers, b"".join(parts)),
+                )
             await uow.finish(commit=ok or uow.keep_on_error)
         except BaseException:
             await uow.finish(commit=False)

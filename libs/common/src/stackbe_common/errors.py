@@ -12,19 +12,19 @@ from typing import Any
 import msgspec
 
 __all__ = [
-    "ErrorBody",
-    "StackBEError",
-    "InvalidInput",
-    "Unauthorized",
-    "Forbidden",
-    "NotFound",
     "Conflict",
+    "ErrorBody",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "InvalidInput",
+    "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "StackBEError",
+    "Unauthorized",
     "Unavailable",
-    "IdempotencyKeyReused",
-    "status_of",
     "error_body",
+    "status_of",
 ]
 
 
@@ -122,8 +122,9 @@ def status_of(exc: StackBEError) -> int:
     return 500
 
 
-def error_body(status: int, code: str, message: str, request_id: str | None = None,
-               field: str | None = None) -> bytes:
+def error_body(
+    status: int, code: str, message: str, request_id: str | None = None, field: str | None = None
+) -> bytes:
     return msgspec.json.encode(
         ErrorBody(
             status_code=status,

@@ -17,7 +17,7 @@ import msgspec
 from .crypto import Keyring
 from .errors import IdempotencyKeyReused, InvalidInput
 
-__all__ = ["StoredResponse", "check_key", "fingerprint", "lookup", "store", "TTL_HOURS"]
+__all__ = ["TTL_HOURS", "StoredResponse", "check_key", "fingerprint", "lookup", "store"]
 
 TTL_HOURS = 24
 
@@ -62,8 +62,9 @@ _encode = msgspec.msgpack.Encoder()
 _decode = msgspec.msgpack.Decoder(StoredResponse)
 
 
-async def lookup(conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key: str,
-                 print_: str) -> StoredResponse | None:
+async def lookup(
+    conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key: str, print_: str
+) -> StoredResponse | None:
     """Lock the key for this transaction and return its stored response, if any."""
     await conn.execute(_LOCK, scope_key, key)
     row = await conn.fetchrow(_LOOKUP, scope_key, key, TTL_HOURS)
@@ -74,13 +75,22 @@ async def lookup(conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key
     return _decode.decode(keyring.decrypt(row["sealed_response"], f"{scope_key}:{key}".encode()))
 
 
-async def store(conn: asyncpg.Connection, keyring: Keyring, scope_key: str, key: str,
-                print_: str, response: StoredResponse) -> None:
+async def store(
+    conn: asyncpg.Connection,
+    keyring: Keyring,
+    scope_key: str,
+    key: str,
+    print_: str,
+    response: StoredResponse,
+) -> None:
     sealed = keyring.encrypt(_encode.encode(response), f"{scope_key}:{key}".encode())
     await conn.execute(_STORE, scope_key, key, print_, sealed)
 
 
 async def prune(conn: asyncpg.Connection) -> str:
-    return str(await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
-        TTL_HOURS))
+    return str(
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+            TTL_HOURS,
+        )
+    )

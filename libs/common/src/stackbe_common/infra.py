@@ -13,11 +13,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 __all__ = [
+    "NatsServer",
     "answers",
     "docker_answers",
     "free_port",
     "nats_server_binary",
-    "NatsServer",
     "wait_for_port",
 ]
 
@@ -88,9 +88,19 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir)],
-            stdout=out, stderr=out, start_new_session=True,
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store_dir),
+            ],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port)
         return self

@@ -17,7 +17,7 @@ import asyncpg
 
 from .logging import get_logger
 
-__all__ = ["Migration", "MigrationError", "discover", "migrate", "COMMON_MIGRATIONS"]
+__all__ = ["COMMON_MIGRATIONS", "Migration", "MigrationError", "discover", "migrate"]
 
 log = get_logger(__name__)
 
@@ -71,8 +71,10 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | Non
     await conn.execute("SELECT pg_advisory_lock($1)", lock)
     try:
         await conn.execute(_CREATE)
-        applied = {r["name"]: r["checksum"] for r in await conn.fetch(
-            "SELECT name, checksum FROM schema_migrations")}
+        applied = {
+            r["name"]: r["checksum"]
+            for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")
+        }
         for m in migrations:
             if m.name in applied and applied[m.name] != m.checksum:
                 raise MigrationError(
@@ -87,7 +89,8 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | Non
                 await conn.execute(m.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
-                    m.name, m.checksum,
+                    m.name,
+                    m.checksum,
                 )
             log.info("migration.applied", schema=schema, migration=m.name)
             done.append(m.name)

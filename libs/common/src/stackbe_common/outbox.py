@@ -16,12 +16,11 @@ import contextlib
 import asyncpg
 import structlog
 from nats.js import JetStreamContext
-
 from stackbe_events import Event, encode
 
 from .logging import get_logger
 
-__all__ = ["record", "OutboxRelay", "PendingBatch"]
+__all__ = ["OutboxRelay", "PendingBatch", "record"]
 
 log = get_logger(__name__)
 
@@ -32,9 +31,7 @@ async def record(conn: asyncpg.Connection, *events: Event) -> None:
     """Write events into the outbox inside the caller's open transaction."""
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     headers = {"StackBE-Request-Id": request_id} if request_id else {}
-    await conn.executemany(
-        _INSERT, [(e.id, type(e).subject, encode(e), headers) for e in events]
-    )
+    await conn.executemany(_INSERT, [(e.id, type(e).subject, encode(e), headers) for e in events])
 
 
 _CLAIM = """
@@ -53,10 +50,14 @@ class PendingBatch:
         self.conn, self.rows = conn, rows
 
     async def publish(self, js: JetStreamContext) -> None:
-        await asyncio.gather(*(
-            js.publish(r["subject"], r["payload"], headers={**r["headers"], "Nats-Msg-Id": r["id"]})
-            for r in self.rows
-        ))
+        await asyncio.gather(
+            *(
+                js.publish(
+                    r["subject"], r["payload"], headers={**r["headers"], "Nats-Msg-Id": r["id"]}
+                )
+                for r in self.rows
+            )
+        )
 
     async def mark(self) -> None:
         await self.conn.execute(_MARK, [r["id"] for r in self.rows])
@@ -67,9 +68,16 @@ async def claim(conn: asyncpg.Connection, limit: int) -> PendingBatch:
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, *,
-                 batch_size: int = 200, poll_interval: float = 1.0,
-                 keep_published_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        schema: str,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        keep_published_seconds: float = 3600.0,
+    ) -> None:
         self._pool, self._js, self._schema = pool, js, schema
         self._batch_size, self._poll = batch_size, poll_interval
         self._keep = keep_published_seconds

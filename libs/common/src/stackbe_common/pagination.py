@@ -10,7 +10,7 @@ import msgspec
 
 from .errors import InvalidInput
 
-__all__ = ["PageParams", "Page", "page_params", "make_page"]
+__all__ = ["Page", "PageParams", "make_page", "page_params"]
 
 T = TypeVar("T")
 
@@ -41,8 +41,9 @@ def page_params(limit: str | int | None, starting_after: str | None) -> PagePara
         if not 1 <= value <= MAX_LIMIT:
             raise InvalidInput("limit must be an integer from 1 to 100", field="limit")
     if starting_after and not _ID.match(starting_after):
-        raise InvalidInput("startingAfter must be an id from a previous page",
-                           field="startingAfter")
+        raise InvalidInput(
+            "startingAfter must be an id from a previous page", field="startingAfter"
+        )
     return PageParams(limit=value, starting_after=starting_after or None)
 
 

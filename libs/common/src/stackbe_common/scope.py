@@ -15,7 +15,7 @@ import msgspec
 
 from .errors import Unauthorized
 
-__all__ = ["HEADER", "Scope", "Principal", "sign_scope", "verify_scope", "ScopeRejected"]
+__all__ = ["HEADER", "Principal", "Scope", "ScopeRejected", "sign_scope", "verify_scope"]
 
 HEADER = "x-stackbe-scope"
 TTL_SECONDS = 30

@@ -26,7 +26,7 @@ from .crypto import Keyring
 from .logging import configure_logging, get_logger
 from .migrations import migrate
 
-__all__ = ["ServiceSettings", "ServiceSpec", "main", "DEFAULT_PORTS"]
+__all__ = ["DEFAULT_PORTS", "ServiceSettings", "ServiceSpec", "main"]
 
 log = get_logger(__name__)
 
@@ -74,10 +74,14 @@ def _parser(spec: ServiceSpec) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the HTTP API")
     port_env = f"STACKBE_{spec.name.upper()}_PORT"
-    serve.add_argument("--host", default=os.environ.get(f"STACKBE_{spec.name.upper()}_HOST",
-                                                        "127.0.0.1"))
-    serve.add_argument("--port", type=int,
-                       default=int(os.environ.get(port_env, DEFAULT_PORTS.get(spec.name, 8000))))
+    serve.add_argument(
+        "--host", default=os.environ.get(f"STACKBE_{spec.name.upper()}_HOST", "127.0.0.1")
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get(port_env, DEFAULT_PORTS.get(spec.name, 8000))),
+    )
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run the outbox relay, consumers and responders")
     sub.add_parser("migrate", help="apply migrations and exit")

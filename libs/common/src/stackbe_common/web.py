@@ -6,17 +6,16 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeAlias, TypeVar
 
-import msgspec
-
 import asyncpg
+import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
-from litestar.params import BodyKwarg, SkipValidationMarker
 from litestar.openapi import OpenAPIConfig
+from litestar.params import BodyKwarg, SkipValidationMarker
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
@@ -55,8 +54,9 @@ T = TypeVar("T")
 # A JSON request body documented as ``T`` in OpenAPI but handed over undecoded: routes
 # call ``parse(data, T)``, which is strict (``"7"`` is not an integer), unlike Litestar's
 # own conversion.
-Json: TypeAlias = Annotated[T, BodyKwarg(media_type=RequestEncodingType.JSON),
-                            SkipValidationMarker()]
+Json: TypeAlias = Annotated[
+    T, BodyKwarg(media_type=RequestEncodingType.JSON), SkipValidationMarker()
+]
 
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -76,6 +76,7 @@ def parse(raw: Any, type_: type[T]) -> T:
         if text.startswith("Expected `object`") and not at:
             text = "Request body must be a JSON object"
         raise InvalidInput(text, field=field) from None
+
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -97,15 +98,21 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(content=body, status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        content=body, status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _on_stackbe_error(request: Request[Any, Any, Any], exc: StackBEError) -> Response[bytes]:
     status = status_of(exc)
     headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-    return _json(status, error_body(status, exc.code, exc.message, _request_id(request),
-                                    getattr(exc, "field", None)), headers)
+    return _json(
+        status,
+        error_body(
+            status, exc.code, exc.message, _request_id(request), getattr(exc, "field", None)
+        ),
+        headers,
+    )
 
 
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
@@ -139,16 +146,23 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
     message = exc.detail or "Error"
     if status == 413:
         message = "Request body is larger than 1 MiB"
-    return _json(status, error_body(status, code, message, _request_id(request)),
-                 dict(exc.headers or {}))
+    return _json(
+        status, error_body(status, code, message, _request_id(request)), dict(exc.headers or {})
+    )
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     request_id = _request_id(request)
     log.exception("request.failed", path=request.url.path, request_id=request_id)
-    return _json(500, error_body(500, "INTERNAL_ERROR",
-                                 "Internal error; quote the request id when reporting it",
-                                 request_id))
+    return _json(
+        500,
+        error_body(
+            500,
+            "INTERNAL_ERROR",
+            "Internal error; quote the request id when reporting it",
+            request_id,
+        ),
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
@@ -212,14 +226,20 @@ def create_service_app(
 ) -> Litestar:
     """A service app whose routes all sit behind the edge; ``lifespan`` sets ``state.pool``."""
     holder: dict[str, Litestar] = {}
-    prometheus = PrometheusConfig(app_name=f"stackbe_{name}", group_path=True,
-                                  exclude=["/health", "/ready", "/metrics"])
+    prometheus = PrometheusConfig(
+        app_name=f"stackbe_{name}", group_path=True, exclude=["/health", "/ready", "/metrics"]
+    )
     app = Litestar(
         route_handlers=[*route_handlers, health, ready, PrometheusController],
         middleware=[
             prometheus.middleware,
-            DefineMiddleware(ServiceEdge, pool_getter=lambda: holder["app"].state.pool,
-                             secret=secret, keyring=keyring, max_body=MAX_BODY_BYTES),
+            DefineMiddleware(
+                ServiceEdge,
+                pool_getter=lambda: holder["app"].state.pool,
+                secret=secret,
+                keyring=keyring,
+                max_body=MAX_BODY_BYTES,
+            ),
         ],
         dependencies={
             "conn": Provide(provide_conn),
@@ -230,8 +250,9 @@ def create_service_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title=openapi_title or f"StackBE {name}", version="1.0.0",
-                                     path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title=openapi_title or f"StackBE {name}", version="1.0.0", path="/schema"
+        ),
         debug=debug,
     )
     holder["app"] = app

@@ -41,8 +41,8 @@ __all__ = [
     "encode",
     "event_type_for",
     "identity",
-    "rpc",
     "register",
+    "rpc",
     "stream_for",
     "subject_of",
 ]

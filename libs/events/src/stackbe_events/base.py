@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-__all__ = ["Event", "REGISTRY", "register", "subject_of", "event_type_for", "stream_for"]
+__all__ = ["REGISTRY", "Event", "event_type_for", "register", "stream_for", "subject_of"]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

@@ -8,15 +8,15 @@ from typing import Literal
 from .base import Event, register
 
 __all__ = [
-    "TenantCreated",
-    "MemberAdded",
-    "MemberUpdated",
-    "MemberRemoved",
-    "AppCreated",
-    "AppUpdated",
-    "AppArchived",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "AppArchived",
+    "AppCreated",
+    "AppUpdated",
+    "MemberAdded",
+    "MemberRemoved",
+    "MemberUpdated",
+    "TenantCreated",
 ]
 
 Role = Literal["owner", "admin", "viewer"]

@@ -11,17 +11,17 @@ from typing import Literal
 import msgspec
 
 __all__ = [
-    "RESOLVE_KEY",
-    "RESOLVE_APP",
     "JWKS",
     "KEYS_USED",
-    "ResolveKey",
-    "ResolvedKey",
-    "ResolveApp",
-    "ResolvedApp",
+    "RESOLVE_APP",
+    "RESOLVE_KEY",
     "GetJwks",
     "Jwks",
     "KeysUsed",
+    "ResolveApp",
+    "ResolveKey",
+    "ResolvedApp",
+    "ResolvedKey",
 ]
 
 RESOLVE_KEY = "stackbe.rpc.identity.resolve_key.v1"

@@ -11,7 +11,6 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import asyncpg
-
 from stackbe_common.errors import RateLimited
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Scope
@@ -26,8 +25,14 @@ from .service import member_out, normalise_email, tenant_out
 from .tokens import hash_secret, new_secret
 
 
-async def send_login_link(conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork,
-                          member: asyncpg.Record, *, invited: bool = False) -> None:
+async def send_login_link(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    uow: UnitOfWork,
+    member: asyncpg.Record,
+    *,
+    invited: bool = False,
+) -> None:
     """Store a one-time link for the member and mail it once the transaction commits."""
     token = new_secret()
     expires = deps.clock.now() + timedelta(seconds=deps.settings.magic_link_seconds)
@@ -44,8 +49,9 @@ async def send_login_link(conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork,
     uow.after_commit(lambda: deps.mailer.send(email, subject, text, link=link))
 
 
-async def request_magic_link(conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork,
-                             caller: Scope, data: s.RequestMagicLink) -> None:
+async def request_magic_link(
+    conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork, caller: Scope, data: s.RequestMagicLink
+) -> None:
     """Same answer and the same work for known and unknown emails; limits per email and IP."""
     email = normalise_email(data.email)
     since = deps.clock.now() - timedelta(hours=1)
@@ -78,23 +84,39 @@ async def verify_magic_link(conn: asyncpg.Connection, deps: Deps, token: str) ->
     return await _start_session(conn, deps, member, new_id("sess"))
 
 
-async def _start_session(conn: asyncpg.Connection, deps: Deps, member: asyncpg.Record,
-                         family_id: str) -> s.TokenPair:
+async def _start_session(
+    conn: asyncpg.Connection, deps: Deps, member: asyncpg.Record, family_id: str
+) -> s.TokenPair:
     now = deps.clock.now()
     refresh = new_secret()
     await repo.insert_refresh_token(
-        conn, hash_secret(refresh), family_id, member["id"], member["tenant_id"],
-        now + timedelta(days=deps.settings.refresh_token_days))
+        conn,
+        hash_secret(refresh),
+        family_id,
+        member["id"],
+        member["tenant_id"],
+        now + timedelta(days=deps.settings.refresh_token_days),
+    )
     ttl = timedelta(seconds=deps.settings.access_token_seconds)
-    access = deps.keys.issue_access_token(member_id=member["id"], tenant_id=member["tenant_id"],
-                                          role=member["role"], session_id=family_id, now=now,
-                                          ttl=ttl)
-    return s.TokenPair(access_token=access, refresh_token=refresh,
-                       expires_in=int(ttl.total_seconds()), member=member_out(member))
+    access = deps.keys.issue_access_token(
+        member_id=member["id"],
+        tenant_id=member["tenant_id"],
+        role=member["role"],
+        session_id=family_id,
+        now=now,
+        ttl=ttl,
+    )
+    return s.TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=int(ttl.total_seconds()),
+        member=member_out(member),
+    )
 
 
-async def refresh_session(conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork,
-                          data: s.RefreshTokens) -> s.TokenPair:
+async def refresh_session(
+    conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork, data: s.RefreshTokens
+) -> s.TokenPair:
     token_hash = hash_secret(data.refresh_token)
     row = await repo.lock_refresh_token(conn, token_hash)
     now = deps.clock.now()

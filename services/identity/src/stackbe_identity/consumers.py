@@ -10,7 +10,6 @@ import asyncpg
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-
 from stackbe_common.bus import Responder
 from stackbe_common.logging import get_logger
 from stackbe_events import rpc
@@ -34,16 +33,21 @@ def responders(nc: NATS, pool: asyncpg.Pool, keys: SigningKeys) -> list[Responde
             row = await repo.resolve_key(conn, request.key_hash)
         if row is None:
             return None
-        return rpc.ResolvedKey(key_id=row["id"], kind="app" if row["app_id"] else "tenant",
-                               tenant_id=row["tenant_id"], app_id=row["app_id"],
-                               expires_at=row["expires_at"])
+        return rpc.ResolvedKey(
+            key_id=row["id"],
+            kind="app" if row["app_id"] else "tenant",
+            tenant_id=row["tenant_id"],
+            app_id=row["app_id"],
+            expires_at=row["expires_at"],
+        )
 
     async def resolve_app(data: bytes) -> rpc.ResolvedApp | None:
         request = _resolve_app.decode(data)
         async with pool.acquire() as conn:
             row = await repo.resolve_app(conn, request.tenant_id, request.app_id)
-        return None if row is None else rpc.ResolvedApp(app_id=row["id"],
-                                                        tenant_id=row["tenant_id"])
+        return (
+            None if row is None else rpc.ResolvedApp(app_id=row["id"], tenant_id=row["tenant_id"])
+        )
 
     async def jwks(_: bytes) -> rpc.Jwks:
         return rpc.Jwks(keys=keys.jwks())

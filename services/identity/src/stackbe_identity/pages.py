@@ -39,7 +39,8 @@ def signed_in_page(email: str, access_token: str, refresh_token: str, expires_in
     return _page(
         "Signed in",
         f"<h1>Signed in</h1><p>You are signed in as {escape(email)}.</p>"
-        f"<p>Access token (valid {expires_in // 60} minutes):</p><code>{escape(access_token)}</code>"
+        f"<p>Access token (valid {expires_in // 60} minutes):</p>"
+        f"<code>{escape(access_token)}</code>"
         f"<p>Refresh token:</p><code>{escape(refresh_token)}</code>",
     )
 

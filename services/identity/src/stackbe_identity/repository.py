@@ -28,14 +28,16 @@ INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4) RETURNI
 """
 
 
-async def insert_member(conn: asyncpg.Connection, id: str, tenant_id: str, email: str,
-                        role: str) -> Row:
+async def insert_member(
+    conn: asyncpg.Connection, id: str, tenant_id: str, email: str, role: str
+) -> Row:
     return await conn.fetchrow(INSERT_MEMBER, id, tenant_id, email, role)
 
 
 async def get_member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM members WHERE tenant_id = $1 AND id = $2", tenant_id, member_id)
+        "SELECT * FROM members WHERE tenant_id = $1 AND id = $2", tenant_id, member_id
+    )
 
 
 async def get_member_by_id(conn: asyncpg.Connection, member_id: str) -> Row | None:
@@ -49,8 +51,9 @@ ORDER BY id LIMIT $3
 """
 
 
-async def list_members(conn: asyncpg.Connection, tenant_id: str, after: str | None,
-                       limit: int) -> list[Row]:
+async def list_members(
+    conn: asyncpg.Connection, tenant_id: str, after: str | None, limit: int
+) -> list[Row]:
     return await conn.fetch(LIST_MEMBERS, tenant_id, after, limit)
 
 
@@ -60,46 +63,58 @@ ORDER BY created_at LIMIT 1
 """
 
 
-async def find_member_for_login(conn: asyncpg.Connection, email: str,
-                                tenant_id: str | None) -> Row | None:
+async def find_member_for_login(
+    conn: asyncpg.Connection, email: str, tenant_id: str | None
+) -> Row | None:
     return await conn.fetchrow(FIND_MEMBER_FOR_LOGIN, email, tenant_id)
 
 
 async def lock_owners(conn: asyncpg.Connection, tenant_id: str) -> list[Row]:
     """Owners of the tenant, locked so two demotions cannot both pass the last-owner check."""
     return await conn.fetch(
-        "SELECT id FROM members WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE", tenant_id)
+        "SELECT id FROM members WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE", tenant_id
+    )
 
 
-async def update_member_role(conn: asyncpg.Connection, tenant_id: str, member_id: str,
-                             role: str) -> Row | None:
+async def update_member_role(
+    conn: asyncpg.Connection, tenant_id: str, member_id: str, role: str
+) -> Row | None:
     return await conn.fetchrow(
         "UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2 RETURNING *",
-        tenant_id, member_id, role)
+        tenant_id,
+        member_id,
+        role,
+    )
 
 
 async def delete_member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Row | None:
     return await conn.fetchrow(
-        "DELETE FROM members WHERE tenant_id = $1 AND id = $2 RETURNING *", tenant_id, member_id)
+        "DELETE FROM members WHERE tenant_id = $1 AND id = $2 RETURNING *", tenant_id, member_id
+    )
 
 
 # Magic links
 
-async def insert_magic_link(conn: asyncpg.Connection, token_hash: str, member_id: str,
-                            expires_at: datetime) -> None:
+
+async def insert_magic_link(
+    conn: asyncpg.Connection, token_hash: str, member_id: str, expires_at: datetime
+) -> None:
     await conn.execute(
         "INSERT INTO magic_links (token_hash, member_id, expires_at) VALUES ($1, $2, $3)",
-        token_hash, member_id, expires_at)
+        token_hash,
+        member_id,
+        expires_at,
+    )
 
 
 async def lock_magic_link(conn: asyncpg.Connection, token_hash: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM magic_links WHERE token_hash = $1 FOR UPDATE", token_hash)
+        "SELECT * FROM magic_links WHERE token_hash = $1 FOR UPDATE", token_hash
+    )
 
 
 async def spend_magic_link(conn: asyncpg.Connection, token_hash: str, now: datetime) -> None:
-    await conn.execute("UPDATE magic_links SET used_at = $2 WHERE token_hash = $1",
-                       token_hash, now)
+    await conn.execute("UPDATE magic_links SET used_at = $2 WHERE token_hash = $1", token_hash, now)
 
 
 RECENT_SENDS = """
@@ -111,15 +126,17 @@ WHERE sent_at > $3 AND (email = $1 OR client_ip = $2)
 """
 
 
-async def count_recent_sends(conn: asyncpg.Connection, email: str, client_ip: str | None,
-                             since: datetime) -> tuple[int, int]:
+async def count_recent_sends(
+    conn: asyncpg.Connection, email: str, client_ip: str | None, since: datetime
+) -> tuple[int, int]:
     row = await conn.fetchrow(RECENT_SENDS, email, client_ip, since)
     return int(row["by_email"]), int(row["by_ip"])
 
 
 async def insert_send(conn: asyncpg.Connection, email: str, client_ip: str | None) -> None:
-    await conn.execute("INSERT INTO magic_link_sends (email, client_ip) VALUES ($1, $2)",
-                       email, client_ip)
+    await conn.execute(
+        "INSERT INTO magic_link_sends (email, client_ip) VALUES ($1, $2)", email, client_ip
+    )
 
 
 # Refresh tokens
@@ -130,25 +147,35 @@ VALUES ($1, $2, $3, $4, $5)
 """
 
 
-async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, family_id: str,
-                               member_id: str, tenant_id: str, expires_at: datetime) -> None:
+async def insert_refresh_token(
+    conn: asyncpg.Connection,
+    token_hash: str,
+    family_id: str,
+    member_id: str,
+    tenant_id: str,
+    expires_at: datetime,
+) -> None:
     await conn.execute(INSERT_REFRESH, token_hash, family_id, member_id, tenant_id, expires_at)
 
 
 async def lock_refresh_token(conn: asyncpg.Connection, token_hash: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", token_hash)
+        "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", token_hash
+    )
 
 
 async def spend_refresh_token(conn: asyncpg.Connection, token_hash: str, now: datetime) -> None:
-    await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
-                       token_hash, now)
+    await conn.execute(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, now
+    )
 
 
 async def revoke_family(conn: asyncpg.Connection, family_id: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        family_id, now)
+        family_id,
+        now,
+    )
 
 
 # Apps
@@ -158,14 +185,16 @@ INSERT INTO apps (id, tenant_id, name, grace_period_days) VALUES ($1, $2, $3, $4
 """
 
 
-async def insert_app(conn: asyncpg.Connection, id: str, tenant_id: str, name: str,
-                     grace_period_days: int) -> Row:
+async def insert_app(
+    conn: asyncpg.Connection, id: str, tenant_id: str, name: str, grace_period_days: int
+) -> Row:
     return await conn.fetchrow(INSERT_APP, id, tenant_id, name, grace_period_days)
 
 
 async def get_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM apps WHERE tenant_id = $1 AND id = $2", tenant_id, app_id)
+        "SELECT * FROM apps WHERE tenant_id = $1 AND id = $2", tenant_id, app_id
+    )
 
 
 LIST_APPS = """
@@ -175,8 +204,9 @@ ORDER BY id LIMIT $4
 """
 
 
-async def list_apps(conn: asyncpg.Connection, tenant_id: str, include_archived: bool,
-                    after: str | None, limit: int) -> list[Row]:
+async def list_apps(
+    conn: asyncpg.Connection, tenant_id: str, include_archived: bool, after: str | None, limit: int
+) -> list[Row]:
     return await conn.fetch(LIST_APPS, tenant_id, include_archived, after, limit)
 
 
@@ -189,8 +219,13 @@ RETURNING *
 """
 
 
-async def update_app(conn: asyncpg.Connection, tenant_id: str, app_id: str, name: str | None,
-                     grace_period_days: int | None) -> Row | None:
+async def update_app(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    app_id: str,
+    name: str | None,
+    grace_period_days: int | None,
+) -> Row | None:
     return await conn.fetchrow(UPDATE_APP, tenant_id, app_id, name, grace_period_days)
 
 
@@ -201,8 +236,9 @@ RETURNING *
 """
 
 
-async def archive_app(conn: asyncpg.Connection, tenant_id: str, app_id: str,
-                      now: datetime) -> Row | None:
+async def archive_app(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str, now: datetime
+) -> Row | None:
     return await conn.fetchrow(ARCHIVE_APP, tenant_id, app_id, now)
 
 
@@ -214,11 +250,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
 """
 
 
-async def insert_api_key(conn: asyncpg.Connection, id: str, tenant_id: str, app_id: str | None,
-                         name: str, key_hash: str, hint: str,
-                         expires_at: datetime | None) -> Row:
-    return await conn.fetchrow(INSERT_KEY, id, tenant_id, app_id, name, key_hash, hint,
-                               expires_at)
+async def insert_api_key(
+    conn: asyncpg.Connection,
+    id: str,
+    tenant_id: str,
+    app_id: str | None,
+    name: str,
+    key_hash: str,
+    hint: str,
+    expires_at: datetime | None,
+) -> Row:
+    return await conn.fetchrow(INSERT_KEY, id, tenant_id, app_id, name, key_hash, hint, expires_at)
 
 
 LIST_KEYS = """
@@ -229,8 +271,9 @@ ORDER BY id LIMIT $4
 """
 
 
-async def list_api_keys(conn: asyncpg.Connection, tenant_id: str, app_id: str | None,
-                        after: str | None, limit: int) -> list[Row]:
+async def list_api_keys(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str | None, after: str | None, limit: int
+) -> list[Row]:
     return await conn.fetch(LIST_KEYS, tenant_id, app_id, after, limit)
 
 
@@ -241,8 +284,9 @@ RETURNING *
 """
 
 
-async def revoke_api_key(conn: asyncpg.Connection, tenant_id: str, app_id: str | None,
-                         key_id: str, now: datetime) -> Row | None:
+async def revoke_api_key(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str | None, key_id: str, now: datetime
+) -> Row | None:
     return await conn.fetchrow(REVOKE_KEY, tenant_id, app_id, key_id, now)
 
 
@@ -253,8 +297,9 @@ RETURNING *
 """
 
 
-async def revoke_app_keys(conn: asyncpg.Connection, tenant_id: str, app_id: str,
-                          now: datetime) -> list[Row]:
+async def revoke_app_keys(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str, now: datetime
+) -> list[Row]:
     return await conn.fetch(REVOKE_APP_KEYS, tenant_id, app_id, now)
 
 
@@ -274,7 +319,9 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
         "SELECT id, tenant_id FROM apps WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
-        tenant_id, app_id)
+        tenant_id,
+        app_id,
+    )
 
 
 RECORD_USE = """

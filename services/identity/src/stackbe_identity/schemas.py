@@ -11,14 +11,14 @@ from msgspec import Meta
 Role = Literal["owner", "admin", "viewer"]
 # Text that Postgres can store (no NUL) and that is not only white space.
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
-Email = Annotated[str, Meta(min_length=3, max_length=254,
-                            pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
+Email = Annotated[
+    str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
+]
 Moment = Annotated[datetime, Meta(tz=True)]  # an ISO 8601 time with its offset
 AppId = Annotated[str, Meta(pattern=r"^app_[0-9a-z]{26}$")]
 
 
-class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-            rename="camel"):
+class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):
     """Base of every request body."""
 
 
@@ -27,6 +27,7 @@ class Output(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 # Tenants and members
+
 
 class CreateTenant(Input):
     name: Name
@@ -63,6 +64,7 @@ class Member(Output):
 
 # Dashboard auth
 
+
 class RequestMagicLink(Input):
     email: Email
     tenant_id: Annotated[str, Meta(pattern=r"^ten_[0-9a-z]{26}$")] | None = None
@@ -95,6 +97,7 @@ class Me(Output):
 
 # Apps
 
+
 class CreateApp(Input):
     name: Name
     grace_period_days: Annotated[int, Meta(ge=0, le=365)] = 7
@@ -117,6 +120,7 @@ class App(Output):
 
 
 # API keys
+
 
 class CreateApiKey(Input):
     name: Name

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
-
 from stackbe_common import apikeys, outbox
 from stackbe_common.errors import InvalidInput
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pagination import Page, PageParams, make_page
 from stackbe_common.scope import Scope
-from stackbe_events import Event, identity as ev
+from stackbe_events import Event
+from stackbe_events import identity as ev
 
 from . import repository as repo
 from . import schemas as s
@@ -36,45 +36,67 @@ E = TypeVar("E", bound=Event)
 T = TypeVar("T")
 
 
-def event(cls: type[E], deps: Deps, tenant_id: str, app_id: str | None = None,
-          **fields: Any) -> E:
-    return cls(id=new_id("evt"), occurred_at=deps.clock.now(), tenant_id=tenant_id,
-               app_id=app_id, **fields)
+def event(cls: type[E], deps: Deps, tenant_id: str, app_id: str | None = None, **fields: Any) -> E:
+    return cls(
+        id=new_id("evt"), occurred_at=deps.clock.now(), tenant_id=tenant_id, app_id=app_id, **fields
+    )
 
 
-def page_of(rows: list[asyncpg.Record], params: PageParams,
-            convert: Callable[[asyncpg.Record], T]) -> Page[T]:
+def page_of(
+    rows: list[asyncpg.Record], params: PageParams, convert: Callable[[asyncpg.Record], T]
+) -> Page[T]:
     return make_page([convert(r) for r in rows], params)
 
 
 # Conversions from rows
+
 
 def tenant_out(row: asyncpg.Record) -> s.Tenant:
     return s.Tenant(id=row["id"], name=row["name"], created_at=row["created_at"])
 
 
 def member_out(row: asyncpg.Record) -> s.Member:
-    return s.Member(id=row["id"], tenant_id=row["tenant_id"], email=row["email"],
-                    role=row["role"], created_at=row["created_at"])
+    return s.Member(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        email=row["email"],
+        role=row["role"],
+        created_at=row["created_at"],
+    )
 
 
 def app_out(row: asyncpg.Record) -> s.App:
-    return s.App(id=row["id"], tenant_id=row["tenant_id"], name=row["name"],
-                 gateway=row["gateway"], grace_period_days=row["grace_period_days"],
-                 created_at=row["created_at"], updated_at=row["updated_at"],
-                 archived_at=row["archived_at"])
+    return s.App(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        gateway=row["gateway"],
+        grace_period_days=row["grace_period_days"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        archived_at=row["archived_at"],
+    )
 
 
 def key_out(row: asyncpg.Record) -> s.ApiKey:
-    return s.ApiKey(id=row["id"], name=row["name"], hint=row["hint"], app_id=row["app_id"],
-                    created_at=row["created_at"], expires_at=row["expires_at"],
-                    last_used_at=row["last_used_at"], revoked_at=row["revoked_at"])
+    return s.ApiKey(
+        id=row["id"],
+        name=row["name"],
+        hint=row["hint"],
+        app_id=row["app_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 # Tenants
 
-async def create_tenant(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                        data: s.CreateTenant) -> tuple[s.CreatedTenant, asyncpg.Record]:
+
+async def create_tenant(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateTenant
+) -> tuple[s.CreatedTenant, asyncpg.Record]:
     """Create a tenant, its owner and its first tenant key; returns the owner row too."""
     if deps.settings.signup == "closed" and not (
         caller.principal.kind == "tenant_key"
@@ -89,8 +111,7 @@ async def create_tenant(conn: asyncpg.Connection, deps: Deps, caller: Scope,
     await outbox.record(
         conn,
         event(ev.TenantCreated, deps, tenant["id"], name=tenant["name"], owner_email=email),
-        event(ev.MemberAdded, deps, tenant["id"], member_id=owner["id"], email=email,
-              role="owner"),
+        event(ev.MemberAdded, deps, tenant["id"], member_id=owner["id"], email=email, role="owner"),
         _key_created(deps, key_row),
     )
     return s.CreatedTenant(tenant=tenant_out(tenant), api_key=key), owner
@@ -109,8 +130,10 @@ def normalise_email(email: str) -> str:
 
 # Members
 
-async def invite_member(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                        data: s.InviteMember) -> asyncpg.Record:
+
+async def invite_member(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.InviteMember
+) -> asyncpg.Record:
     tenant_id = tenant_of(caller, write=True)
     if data.role == "owner" and caller.role != "owner":
         raise OwnerRoleRequired()
@@ -120,22 +143,24 @@ async def invite_member(conn: asyncpg.Connection, deps: Deps, caller: Scope,
             row = await repo.insert_member(conn, new_id("mem"), tenant_id, email, data.role)
     except asyncpg.UniqueViolationError as exc:
         raise MemberExists() from exc
-    await outbox.record(conn, event(ev.MemberAdded, deps, tenant_id, member_id=row["id"],
-                                    email=email, role=row["role"]))
+    await outbox.record(
+        conn,
+        event(ev.MemberAdded, deps, tenant_id, member_id=row["id"], email=email, role=row["role"]),
+    )
     return row
 
 
-async def list_members(conn: asyncpg.Connection, caller: Scope,
-                       params: PageParams) -> Page[s.Member]:
-    rows = await repo.list_members(conn, tenant_of(caller), params.starting_after,
-                                   params.limit + 1)
+async def list_members(
+    conn: asyncpg.Connection, caller: Scope, params: PageParams
+) -> Page[s.Member]:
+    rows = await repo.list_members(conn, tenant_of(caller), params.starting_after, params.limit + 1)
     return page_of(rows, params, member_out)
 
 
-async def _member_row(conn: asyncpg.Connection, tenant_id: str,
-                      member_id: str) -> asyncpg.Record:
-    row = await repo.get_member(conn, tenant_id, member_id) if has_prefix(member_id, "mem") \
-        else None
+async def _member_row(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> asyncpg.Record:
+    row = (
+        await repo.get_member(conn, tenant_id, member_id) if has_prefix(member_id, "mem") else None
+    )
     if row is None:
         raise MemberNotFound()
     return row
@@ -145,8 +170,9 @@ async def get_member(conn: asyncpg.Connection, caller: Scope, member_id: str) ->
     return member_out(await _member_row(conn, tenant_of(caller), member_id))
 
 
-async def change_member_role(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                             member_id: str, data: s.UpdateMember) -> s.Member:
+async def change_member_role(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, member_id: str, data: s.UpdateMember
+) -> s.Member:
     tenant_id = tenant_of(caller, write=True)
     owners = {r["id"] for r in await repo.lock_owners(conn, tenant_id)}
     current = await _member_row(conn, tenant_id, member_id)
@@ -157,13 +183,15 @@ async def change_member_role(conn: asyncpg.Connection, deps: Deps, caller: Scope
     row = await repo.update_member_role(conn, tenant_id, member_id, data.role)
     assert row is not None
     if row["role"] != current["role"]:
-        await outbox.record(conn, event(ev.MemberUpdated, deps, tenant_id, member_id=member_id,
-                                        role=row["role"]))
+        await outbox.record(
+            conn, event(ev.MemberUpdated, deps, tenant_id, member_id=member_id, role=row["role"])
+        )
     return member_out(row)
 
 
-async def remove_member(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                        member_id: str) -> s.Member:
+async def remove_member(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, member_id: str
+) -> s.Member:
     tenant_id = tenant_of(caller, write=True)
     owners = {r["id"] for r in await repo.lock_owners(conn, tenant_id)}
     current = await _member_row(conn, tenant_id, member_id)
@@ -180,21 +208,35 @@ async def remove_member(conn: asyncpg.Connection, deps: Deps, caller: Scope,
 
 # Apps
 
-async def create_app(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                     data: s.CreateApp) -> s.App:
+
+async def create_app(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateApp
+) -> s.App:
     tenant_id = tenant_of(caller, write=True)
-    row = await repo.insert_app(conn, new_id("app"), tenant_id, data.name.strip(),
-                                data.grace_period_days)
-    await outbox.record(conn, event(ev.AppCreated, deps, tenant_id, row["id"], name=row["name"],
-                                    grace_period_days=row["grace_period_days"],
-                                    gateway=row["gateway"]))
+    row = await repo.insert_app(
+        conn, new_id("app"), tenant_id, data.name.strip(), data.grace_period_days
+    )
+    await outbox.record(
+        conn,
+        event(
+            ev.AppCreated,
+            deps,
+            tenant_id,
+            row["id"],
+            name=row["name"],
+            grace_period_days=row["grace_period_days"],
+            gateway=row["gateway"],
+        ),
+    )
     return app_out(row)
 
 
-async def list_apps(conn: asyncpg.Connection, caller: Scope, params: PageParams,
-                    include_archived: bool) -> Page[s.App]:
-    rows = await repo.list_apps(conn, tenant_of(caller), include_archived,
-                                params.starting_after, params.limit + 1)
+async def list_apps(
+    conn: asyncpg.Connection, caller: Scope, params: PageParams, include_archived: bool
+) -> Page[s.App]:
+    rows = await repo.list_apps(
+        conn, tenant_of(caller), include_archived, params.starting_after, params.limit + 1
+    )
     return page_of(rows, params, app_out)
 
 
@@ -216,21 +258,31 @@ async def _live_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> as
     return row
 
 
-async def update_app(conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str,
-                     data: s.UpdateApp) -> s.App:
+async def update_app(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str, data: s.UpdateApp
+) -> s.App:
     tenant_id = tenant_of(caller, write=True)
     await _live_app(conn, tenant_id, app_id)
-    row = await repo.update_app(conn, tenant_id, app_id,
-                                data.name.strip() if data.name else None, data.grace_period_days)
+    row = await repo.update_app(
+        conn, tenant_id, app_id, data.name.strip() if data.name else None, data.grace_period_days
+    )
     assert row is not None
-    await outbox.record(conn, event(ev.AppUpdated, deps, tenant_id, app_id, name=row["name"],
-                                    grace_period_days=row["grace_period_days"],
-                                    gateway=row["gateway"]))
+    await outbox.record(
+        conn,
+        event(
+            ev.AppUpdated,
+            deps,
+            tenant_id,
+            app_id,
+            name=row["name"],
+            grace_period_days=row["grace_period_days"],
+            gateway=row["gateway"],
+        ),
+    )
     return app_out(row)
 
 
-async def archive_app(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                      app_id: str) -> s.App:
+async def archive_app(conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str) -> s.App:
     tenant_id = tenant_of(caller, write=True)
     await _live_app(conn, tenant_id, app_id)
     now = deps.clock.now()
@@ -242,22 +294,45 @@ async def archive_app(conn: asyncpg.Connection, deps: Deps, caller: Scope,
 
 # API keys (tenant keys when app_id is None, else that app's keys)
 
+
 def _key_created(deps: Deps, row: asyncpg.Record) -> ev.ApiKeyCreated:
-    return event(ev.ApiKeyCreated, deps, row["tenant_id"], row["app_id"], key_id=row["id"],
-                 kind="app" if row["app_id"] else "tenant", name=row["name"],
-                 hint=row["hint"], expires_at=row["expires_at"])
+    return event(
+        ev.ApiKeyCreated,
+        deps,
+        row["tenant_id"],
+        row["app_id"],
+        key_id=row["id"],
+        kind="app" if row["app_id"] else "tenant",
+        name=row["name"],
+        hint=row["hint"],
+        expires_at=row["expires_at"],
+    )
 
 
-async def _insert_key(conn: asyncpg.Connection, tenant_id: str, app_id: str | None, name: str,
-                      expires_at: datetime | None) -> tuple[str, asyncpg.Record]:
+async def _insert_key(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    app_id: str | None,
+    name: str,
+    expires_at: datetime | None,
+) -> tuple[str, asyncpg.Record]:
     key = apikeys.generate_key(apikeys.APP_PREFIX if app_id else apikeys.TENANT_PREFIX)
-    row = await repo.insert_api_key(conn, new_id("key"), tenant_id, app_id, name,
-                                    apikeys.hash_key(key), apikeys.hint(key), expires_at)
+    row = await repo.insert_api_key(
+        conn,
+        new_id("key"),
+        tenant_id,
+        app_id,
+        name,
+        apikeys.hash_key(key),
+        apikeys.hint(key),
+        expires_at,
+    )
     return key, row
 
 
-async def create_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                         app_id: str | None, data: s.CreateApiKey) -> s.CreatedApiKey:
+async def create_api_key(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str | None, data: s.CreateApiKey
+) -> s.CreatedApiKey:
     tenant_id = tenant_of(caller, write=True)
     if app_id is not None:
         await _live_app(conn, tenant_id, app_id)
@@ -269,18 +344,21 @@ async def create_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
     return s.CreatedApiKey(key=key, **{f: getattr(out, f) for f in out.__struct_fields__})
 
 
-async def list_api_keys(conn: asyncpg.Connection, caller: Scope, app_id: str | None,
-                        params: PageParams) -> Page[s.ApiKey]:
+async def list_api_keys(
+    conn: asyncpg.Connection, caller: Scope, app_id: str | None, params: PageParams
+) -> Page[s.ApiKey]:
     tenant_id = tenant_of(caller)
     if app_id is not None:
         await _app_row(conn, tenant_id, app_id)
-    rows = await repo.list_api_keys(conn, tenant_id, app_id, params.starting_after,
-                                    params.limit + 1)
+    rows = await repo.list_api_keys(
+        conn, tenant_id, app_id, params.starting_after, params.limit + 1
+    )
     return page_of(rows, params, key_out)
 
 
-async def revoke_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
-                         app_id: str | None, key_id: str) -> s.ApiKey:
+async def revoke_api_key(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str | None, key_id: str
+) -> s.ApiKey:
     tenant_id = tenant_of(caller, write=True)
     if app_id is not None:
         await _app_row(conn, tenant_id, app_id)
@@ -289,7 +367,16 @@ async def revoke_api_key(conn: asyncpg.Connection, deps: Deps, caller: Scope,
         row = await repo.revoke_api_key(conn, tenant_id, app_id, key_id, deps.clock.now())
     if row is None:
         raise ApiKeyNotFound()
-    await outbox.record(conn, event(ev.ApiKeyRevoked, deps, tenant_id, app_id, key_id=key_id,
-                                    kind="app" if app_id else "tenant",
-                                    key_hash=row["key_hash"]))
+    await outbox.record(
+        conn,
+        event(
+            ev.ApiKeyRevoked,
+            deps,
+            tenant_id,
+            app_id,
+            key_id=key_id,
+            kind="app" if app_id else "tenant",
+            key_hash=row["key_hash"],
+        ),
+    )
     return key_out(row)

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from stackbe_common.crypto import parse_keyed_secrets
 
 __all__ = [
@@ -41,8 +40,7 @@ class SigningKeys:
     @classmethod
     def parse(cls, value: str) -> SigningKeys:
         secrets = parse_keyed_secrets(value, "STACKBE_JWT_SIGNING_KEYS")
-        return cls(tuple((kid, Ed25519PrivateKey.from_private_bytes(raw))
-                         for kid, raw in secrets))
+        return cls(tuple((kid, Ed25519PrivateKey.from_private_bytes(raw)) for kid, raw in secrets))
 
     def jwks(self) -> list[dict[str, str]]:
         return [
@@ -57,8 +55,16 @@ class SigningKeys:
             for kid, key in self.keys
         ]
 
-    def issue_access_token(self, *, member_id: str, tenant_id: str, role: str,
-                           session_id: str, now: datetime, ttl: timedelta) -> str:
+    def issue_access_token(
+        self,
+        *,
+        member_id: str,
+        tenant_id: str,
+        role: str,
+        session_id: str,
+        now: datetime,
+        ttl: timedelta,
+    ) -> str:
         kid, key = self.keys[0]
         claims = {
             "iss": ISSUER,

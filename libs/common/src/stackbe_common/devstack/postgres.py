@@ -114,7 +114,7 @@ class SystemPostgres:
         ]
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603 (our own binaries and arguments)
+        return subprocess.run(
             self._as_user([str(self.binaries / tool), *args]),
             cwd=self.directory,
             capture_output=True,
@@ -135,7 +135,7 @@ class SystemPostgres:
         entry = pwd.getpwnam(self.user)
         os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         probe = self._as_user(["test", "-w", str(self.directory)])
-        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:  # noqa: S603
+        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
             raise StartupError(
                 f"user {self.user} cannot write {self.directory} (is a parent directory private?);"
                 " move the checkout or set STACKBE_DATABASE_URL to a running Postgres"

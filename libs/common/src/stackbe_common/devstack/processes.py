@@ -64,7 +64,7 @@ class Child:
     def start(self) -> Child:
         """Start the process in its own session, so a terminal Ctrl-C reaches only the runner."""
         self.expected_exit, self._swept = False, False
-        self._process = subprocess.Popen(  # noqa: S603 (argv comes from the runner)
+        self._process = subprocess.Popen(
             self.argv,
             env={**self.env, "PYTHONUNBUFFERED": "1"},
             cwd=self.cwd,

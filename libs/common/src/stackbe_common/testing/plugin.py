@@ -20,7 +20,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import pytest
 
-from ..infra import answers, docker_answers, nats_server_binary, NatsServer
+from ..infra import NatsServer, answers, docker_answers, nats_server_binary
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -41,8 +41,11 @@ def pg_server_url() -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as pg:
             yield pg.get_connection_url()
         return
-    pytest.exit(f"no Postgres answers at {url} and no Docker engine answers; "
-                "start Postgres or set STACKBE_TEST_DATABASE_URL", returncode=3)
+    pytest.exit(
+        f"no Postgres answers at {url} and no Docker engine answers; "
+        "start Postgres or set STACKBE_TEST_DATABASE_URL",
+        returncode=3,
+    )
 
 
 @pytest.fixture(scope="session")
