@@ -14,8 +14,9 @@ import asyncio
 
 import msgspec
 import nats
-import stackbe_events
 from nats.errors import TimeoutError as FetchTimeout
+
+import stackbe_events
 
 
 async def consume(url: str, context: str, durable: str, max_messages: int | None) -> None:

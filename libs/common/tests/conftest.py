@@ -8,6 +8,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+
 from stackbe_common.db import create_pool
 from stackbe_common.migrations import migrate
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stackbe_common.apikeys import APP_PREFIX, TENANT_PREFIX, generate_key, hash_key, is_well_formed
 from stackbe_common.ids import has_prefix, new_id
 

@@ -5,6 +5,7 @@ import sys
 
 import msgspec
 import pytest
+
 from stackbe_common.config import ConfigError, load
 
 

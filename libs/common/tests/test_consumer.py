@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+
 from stackbe_common.bus import ensure_stream
 from stackbe_common.consumer import Consumer, PermanentError
 from stackbe_events import encode

@@ -4,6 +4,7 @@ import base64
 import secrets
 
 import pytest
+
 from stackbe_common.crypto import DecryptionError, Keyring
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from stackbe_common.migrations import MigrationError, migrate
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+
 from stackbe_common.bus import ensure_stream
 from stackbe_common.ids import new_id
 from stackbe_common.outbox import OutboxRelay, claim, record

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from stackbe_common.scope import Principal, Scope, ScopeRejected, sign_scope, verify_scope
 
 SECRET = b"s" * 32

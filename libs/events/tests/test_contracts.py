@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 import stackbe_events
 from stackbe_events import REGISTRY, UnknownSubject, decode, encode
 from stackbe_events.schema import render, snapshot_path

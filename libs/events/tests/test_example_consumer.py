@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+
 import stackbe_events
 from stackbe_events import TenantCreated
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
+
 from stackbe_common.infra import free_port
 from stackbe_common.migrations import migrate
 from stackbe_common.scope import Principal, Scope, sign_scope

@@ -5,6 +5,7 @@ import secrets
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from stackbe_identity.tokens import hash_secret
 
 from .conftest import anonymous, link_in

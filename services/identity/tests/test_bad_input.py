@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from stackbe_common.scope import sign_scope
 
 from .conftest import anonymous

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 import pytest
+
 from stackbe_common.ids import new_id
 
 

@@ -8,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from stackbe_common.apikeys import hash_key, is_well_formed
 
 KEY_CREATED = "stackbe.identity.api_key.created.v1"

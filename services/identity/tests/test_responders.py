@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import nats
 import pytest
+
 from stackbe_common.apikeys import hash_key
 from stackbe_common.bus import request
 from stackbe_common.db import create_pool

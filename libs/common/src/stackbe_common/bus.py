@@ -10,9 +10,11 @@ import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+
 from stackbe_events import stream_for
 
 from .logging import get_logger
@@ -35,27 +37,45 @@ T = TypeVar("T")
 DUPLICATE_WINDOW_SECONDS = 120.0
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Connect and keep reconnecting for ever; JetStream work resumes on reconnect."""
+async def connect(
+    url: str,
+    name: str,
+    *,
+    client: NATS | None = None,
+    on_reconnect: Callable[[], None] | None = None,
+    on_lost_messages: Callable[[], None] | None = None,
+) -> NATS:
+    """Connect and keep reconnecting for ever; JetStream work resumes on reconnect.
+
+    ``on_reconnect`` runs after each reconnection and ``on_lost_messages`` when the server
+    dropped messages for a slow subscriber: in-memory caches fed by NATS flush on both.
+    Pass ``client`` when callbacks must be wired to the client before it connects.
+    """
+    nc = client or NATS()
 
     async def on_disconnect() -> None:
         log.warning("nats.disconnected")
 
-    async def on_reconnect() -> None:
+    async def reconnected() -> None:
         log.info("nats.reconnected")
+        if on_reconnect is not None:
+            on_reconnect()
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats.error", error=str(exc))
+        if isinstance(exc, SlowConsumerError) and on_lost_messages is not None:
+            on_lost_messages()
+        log.warning("nats.error", error=repr(exc))
 
-    return await nats.connect(
+    await nc.connect(
         servers=url.split(","),
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int, takes seconds
         disconnected_cb=on_disconnect,
-        reconnected_cb=on_reconnect,
+        reconnected_cb=reconnected,
         error_cb=on_error,
     )
+    return nc
 
 
 async def ensure_stream(js: JetStreamContext, context: str, replicas: int = 1) -> str:

@@ -21,6 +21,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
 from stackbe_events import Event, UnknownSubject, decode, stream_for
 
 from .logging import get_logger

@@ -16,6 +16,7 @@ import contextlib
 import asyncpg
 import structlog
 from nats.js import JetStreamContext
+
 from stackbe_events import Event, encode
 
 from .logging import get_logger

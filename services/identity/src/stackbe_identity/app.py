@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
+
 from stackbe_common import bus
 from stackbe_common.clock import SystemClock
 from stackbe_common.config import load_or_exit

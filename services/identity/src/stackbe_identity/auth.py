@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import asyncpg
+
 from stackbe_common.errors import RateLimited
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Scope

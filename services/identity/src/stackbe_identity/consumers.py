@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+
 from stackbe_common.bus import Responder
 from stackbe_common.logging import get_logger
 from stackbe_events import rpc

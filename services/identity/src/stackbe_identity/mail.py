@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from urllib.parse import urlparse
 
 import aiosmtplib
+
 from stackbe_common.logging import get_logger
 
 log = get_logger(__name__)

@@ -8,6 +8,7 @@ from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
+
 from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
 from stackbe_common.web import Caller, Conn, Json, Uow, parse

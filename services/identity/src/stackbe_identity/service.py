@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
+
 from stackbe_common import apikeys, outbox
 from stackbe_common.errors import InvalidInput
 from stackbe_common.ids import has_prefix, new_id

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from stackbe_common.crypto import parse_keyed_secrets
 
 __all__ = [

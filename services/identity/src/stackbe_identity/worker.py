@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+
 from stackbe_common import bus, idempotency
 from stackbe_common.db import create_pool
 from stackbe_common.logging import get_logger
