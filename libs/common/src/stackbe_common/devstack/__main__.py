@@ -80,7 +80,12 @@ def main() -> int:
         backends.append(nats)
         platform = Platform()
         gateway_port = int(os.environ.get("STACKBE_GATEWAY_PORT") or 8080)
-        url = platform.start(postgres.url, nats.url, gateway_port, env=secrets)
+        ports = {
+            name: int(os.environ[f"STACKBE_{name.upper()}_PORT"])
+            for name in platform.services
+            if os.environ.get(f"STACKBE_{name.upper()}_PORT")
+        }
+        url = platform.start(postgres.url, nats.url, gateway_port, env=secrets, ports=ports)
         print(_banner(url, postgres, nats, secrets_file), flush=True)
         return _watch(platform)
     except KeyboardInterrupt:
