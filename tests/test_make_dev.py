@@ -58,7 +58,8 @@ async def test_make_dev_runs_the_platform_the_quickstart_works_and_ctrl_c_stops_
         assert '"code":"UNAUTHORIZED"' in out.decode().strip().splitlines()[-1]
         # The owner's sign-in link is printed by make dev (no SMTP in dev).
         await read_until(proc.stdout, r"/v1/auth/confirm\?token=", seen, 10)
-        docs = httpx.get(f"{url}/docs", timeout=10)
+        async with httpx.AsyncClient(timeout=10) as client:
+            docs = await client.get(f"{url}/docs")
         assert docs.status_code == 200 and "/v1/apps" in docs.text
     finally:
         proc.send_signal(signal.SIGINT)
