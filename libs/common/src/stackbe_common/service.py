@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -42,19 +42,24 @@ DEFAULT_PORTS = {
 }
 
 
-class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Settings every service needs (``STACKBE_DATABASE_URL``, ``STACKBE_NATS_URL``, ...)."""
+class BaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings of every StackBE process, the gateway included."""
 
-    database_url: str
     nats_url: str
     internal_secret: str
-    encryption_key: str
     log_json: bool = True
     log_level: str = "INFO"
 
     @property
     def secret(self) -> bytes:
         return self.internal_secret.encode()
+
+
+class ServiceSettings(BaseSettings, frozen=True, kw_only=True):
+    """Settings of a service behind the gateway: it owns a schema and seals secrets."""
+
+    database_url: str
+    encryption_key: str
 
     @property
     def keyring(self) -> Keyring:
@@ -69,20 +74,40 @@ class ServiceSpec(msgspec.Struct, frozen=True):
     migrations: Path | None = None
 
 
-def _parser(spec: ServiceSpec) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m stackbe_{spec.name}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the HTTP API")
-    port_env = f"STACKBE_{spec.name.upper()}_PORT"
-    serve.add_argument(
-        "--host", default=os.environ.get(f"STACKBE_{spec.name.upper()}_HOST", "127.0.0.1")
-    )
+def add_serve_command(commands: Any, name: str) -> None:
+    """``serve [--host] [--port] [--workers]``; defaults from ``STACKBE_<NAME>_HOST/PORT``."""
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    prefix = f"STACKBE_{name.upper()}"
+    serve.add_argument("--host", default=os.environ.get(f"{prefix}_HOST", "127.0.0.1"))
     serve.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get(port_env, DEFAULT_PORTS.get(spec.name, 8000))),
+        default=int(os.environ.get(f"{prefix}_PORT", DEFAULT_PORTS.get(name, 8000))),
     )
     serve.add_argument("--workers", type=int, default=1)
+
+
+def serve_http(app_factory: str, args: argparse.Namespace) -> None:
+    """Serve ``module:factory`` on granian; each worker builds its app from the environment."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    log.info("service.starting", host=args.host, port=args.port, workers=args.workers)
+    Granian(
+        app_factory,
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.ASGI,
+        workers=args.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
+
+
+def _parser(spec: ServiceSpec) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m stackbe_{spec.name}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_serve_command(sub, spec.name)
     sub.add_parser("worker", help="run the outbox relay, consumers and responders")
     sub.add_parser("migrate", help="apply migrations and exit")
     return parser
@@ -120,16 +145,4 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
             raise SystemExit(f"stackbe_{spec.name} has no worker")
         asyncio.run(run_until_signal(spec.worker(settings)))
     else:
-        from granian import Granian
-        from granian.constants import Interfaces
-
-        log.info("service.starting", host=args.host, port=args.port)
-        Granian(
-            spec.app_factory,
-            address=args.host,
-            port=args.port,
-            interface=Interfaces.ASGI,
-            workers=args.workers,
-            factory=True,
-            log_access=False,
-        ).serve()
+        serve_http(spec.app_factory, args)

@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from stackbe_common.config import load_or_exit
-from stackbe_common.logging import configure_logging, get_logger
+from stackbe_common.logging import configure_logging
+from stackbe_common.service import add_serve_command, serve_http
 
 from .config import GatewaySettings
 
-log = get_logger(__name__)
-
-DEFAULT_PORT = 8080
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stackbe_gateway")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the public API")
-    serve.add_argument("--host", default=os.environ.get("STACKBE_GATEWAY_HOST", "127.0.0.1"))
-    serve.add_argument(
-        "--port", type=int, default=int(os.environ.get("STACKBE_GATEWAY_PORT", DEFAULT_PORT))
-    )
-    serve.add_argument("--workers", type=int, default=1)
-    return parser
-
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m stackbe_gateway")
+    add_serve_command(parser.add_subparsers(dest="command", required=True), "gateway")
+    args = parser.parse_args(argv)
     # Checked here so a missing variable stops the process with one line before granian
     # starts; each worker loads the settings again in ``app.asgi``.
     settings = load_or_exit(GatewaySettings)
     configure_logging("gateway", json=settings.log_json, level=settings.log_level)
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    log.info("service.starting", host=args.host, port=args.port, workers=args.workers)
-    Granian(
-        "stackbe_gateway.app:asgi",
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.ASGI,
-        workers=args.workers,
-        factory=True,
-        log_access=False,
-    ).serve()
+    serve_http("stackbe_gateway.app:asgi", args)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import msgspec
+from stackbe_common.service import BaseSettings
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
+class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
     """What the gateway needs; it has no database, unlike the services behind it."""
 
-    nats_url: str
-    internal_secret: str
     identity_url: str = "http://127.0.0.1:8101"
     rate_limit_per_minute: int = 1000
     customer_rate_limit_per_minute: int = 100
@@ -22,12 +20,6 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_timeout_seconds: float = 30.0
     upstream_connections: int = 512
     key_use_report_seconds: float = 5.0
-    log_json: bool = True
-    log_level: str = "INFO"
-
-    @property
-    def secret(self) -> bytes:
-        return self.internal_secret.encode()
 
     @property
     def upstreams(self) -> dict[str, str]:
