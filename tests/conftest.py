@@ -3,60 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import logging
-import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_port
-
-logging.getLogger("mail.log").setLevel(logging.WARNING)
-
-
-@dataclass
-class Mailbox:
-    messages: list[email.message.Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    async def link_for(self, to: str, timeout: float = 10.0) -> str:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            for message in reversed(self.messages):
-                if message["To"] == to:
-                    body = message.get_payload(decode=True).decode()
-                    match = re.search(r"(https?://\S+/v1/auth/confirm\?token=\S+)", body)
-                    assert match, body
-                    return match.group(1)
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no mail to {to}")
-
-
-@pytest.fixture(scope="session")
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
+from stackbe_common.testing.smtp import Mailbox
 
 
 @pytest.fixture(scope="session")
 async def platform(
     database_url: str,
     nats_url: str,
-    mailbox: tuple[Mailbox, int],
+    mailbox: Mailbox,
 ) -> AsyncIterator[Platform]:
     """identity (serve + worker) and the gateway, each its own process, on free ports."""
     stack = Platform(services=["identity"], output=sys.stderr)
@@ -65,7 +29,7 @@ async def platform(
         database_url,
         nats_url,
         ports={"identity": free_port()},
-        env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox[1]}", "STACKBE_DEV": "false"},
+        env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}", "STACKBE_DEV": "false"},
     )
     yield stack
     await asyncio.to_thread(stack.stop)

@@ -1,76 +1,24 @@
 from __future__ import annotations
 
-import asyncio
 import base64
-import email
-import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
-from stackbe_common.infra import free_port
 from stackbe_common.migrations import migrate
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.testing.smtp import Mailbox
 from stackbe_identity.app import SCHEMA, create_app
 from stackbe_identity.config import IdentitySettings
 
-logging.getLogger("mail.log").setLevel(logging.WARNING)
-
 MIGRATIONS = Path(__file__).parents[1] / "src" / "stackbe_identity" / "migrations"
-
-
-@dataclass
-class Inbox:
-    """Messages received by the test SMTP server."""
-
-    messages: list[email.message.Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    async def wait_for(self, to: str, timeout: float = 5.0) -> email.message.Message:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for message in reversed(self.messages):
-                if message["To"] == to:
-                    return message
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no mail to {to}")
-            await asyncio.sleep(0.02)
-
-    def to(self, address: str) -> list[email.message.Message]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-def link_in(message: email.message.Message) -> str:
-    body = message.get_payload(decode=True).decode()
-    match = re.search(r"https?://\S+/v1/auth/confirm\?token=(\S+)", body)
-    assert match, body
-    return match.group(1)
-
-
-@pytest.fixture(scope="session")
-def smtp() -> Any:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
-@pytest.fixture
-def mailbox(smtp: Any) -> Inbox:
-    return smtp[1]
 
 
 def signing_keys() -> str:
@@ -84,7 +32,7 @@ def encryption_key() -> str:
 
 @pytest.fixture(scope="session")
 def identity_settings(
-    database_url: str, nats_url: str, internal_secret: bytes, smtp: Any
+    database_url: str, nats_url: str, internal_secret: bytes, mailbox: Mailbox
 ) -> IdentitySettings:
     return IdentitySettings(
         database_url=database_url,
@@ -92,7 +40,7 @@ def identity_settings(
         internal_secret=internal_secret.decode("latin-1"),
         jwt_signing_keys=signing_keys(),
         encryption_key=encryption_key(),
-        smtp_url=f"smtp://127.0.0.1:{smtp[0].port}",
+        smtp_url=f"smtp://127.0.0.1:{mailbox.port}",
         log_json=False,
     )
 

@@ -6,15 +6,16 @@ import secrets
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from stackbe_common.testing.smtp import token_in
 from stackbe_identity.tokens import hash_secret
 
-from .conftest import anonymous, link_in
+from .conftest import anonymous
 
 
 async def sign_in(api, mailbox, email: str, ip: str = "198.51.100.1") -> dict:
     r = await api.call("POST", "/v1/auth/magic-link", anonymous(ip), json={"email": email})
     assert r.status_code == 202
-    token = link_in(await mailbox.wait_for(email))
+    token = token_in(await mailbox.wait_for(email))
     r = await api.call("POST", "/v1/auth/verify", json={"token": token})
     assert r.status_code == 200, r.text
     return r.json()
@@ -35,7 +36,7 @@ async def test_magic_link_is_202_for_known_and_unknown_emails_alike(api, mailbox
 
 async def test_confirmation_page_shows_a_form_and_does_not_spend_the_token(api, mailbox, db):
     tenant = await api.new_tenant()
-    token = link_in(await mailbox.wait_for(tenant.owner_email))
+    token = token_in(await mailbox.wait_for(tenant.owner_email))
     page = await api.call("GET", f"/v1/auth/confirm?token={token}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'method=post action="/v1/auth/confirm"' in page.text and token in page.text
@@ -72,7 +73,7 @@ async def test_verify_issues_an_eddsa_access_token_checked_against_the_jwks(api,
 
 async def test_a_magic_link_token_works_once(api, mailbox):
     tenant = await api.new_tenant()
-    token = link_in(await mailbox.wait_for(tenant.owner_email))
+    token = token_in(await mailbox.wait_for(tenant.owner_email))
     first = await api.call("POST", "/v1/auth/verify", json={"token": token})
     second = await api.call("POST", "/v1/auth/verify", json={"token": token})
     assert first.status_code == 200
@@ -83,7 +84,7 @@ async def test_an_unknown_or_expired_magic_link_token_is_refused(api, mailbox, d
     r = await api.call("POST", "/v1/auth/verify", json={"token": secrets.token_urlsafe(32)})
     assert r.status_code == 401 and r.json()["code"] == "TOKEN_INVALID"
     tenant = await api.new_tenant()
-    token = link_in(await mailbox.wait_for(tenant.owner_email))
+    token = token_in(await mailbox.wait_for(tenant.owner_email))
     await db.execute(
         "UPDATE magic_links SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
         hash_secret(token),

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from ..infra import NatsServer, answers, docker_answers, nats_server_binary
+from .smtp import Mailbox, smtp_server
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -92,6 +93,13 @@ def nats_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def internal_secret() -> bytes:
     return secrets.token_urlsafe(32).encode()
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1:``mailbox.port``, shared by the session."""
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture
