@@ -15,8 +15,9 @@ from stackbe_common.infra import free_port
 from .test_readme_quickstart import quickstart_script
 
 
-async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str],
-                     timeout: float) -> re.Match[str]:
+async def read_until(
+    stream: asyncio.StreamReader, pattern: str, seen: list[str], timeout: float
+) -> re.Match[str]:
     async def scan() -> re.Match[str]:
         while True:
             line = (await stream.readline()).decode()
@@ -42,8 +43,12 @@ async def test_make_dev_runs_the_platform_the_quickstart_works_and_ctrl_c_stops_
         "STACKBE_DEV_DIR": str(tmp_path / ".stackbe"),
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stackbe_common.devstack", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "stackbe_common.devstack",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     seen: list[str] = []
     try:
@@ -51,8 +56,14 @@ async def test_make_dev_runs_the_platform_the_quickstart_works_and_ctrl_c_stops_
         url = match.group(1)
         assert url == f"http://127.0.0.1:{gateway_port}"
         quickstart = await asyncio.create_subprocess_exec(
-            "bash", "-euo", "pipefail", "-c", quickstart_script(),
-            env={**os.environ, "STACKBE": url}, stdout=asyncio.subprocess.PIPE)
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            quickstart_script(),
+            env={**os.environ, "STACKBE": url},
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await asyncio.wait_for(quickstart.communicate(), 60)
         assert quickstart.returncode == 0, out.decode()
         assert '"code":"UNAUTHORIZED"' in out.decode().strip().splitlines()[-1]
