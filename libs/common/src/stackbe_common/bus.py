@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import msgspec
-import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -121,7 +121,7 @@ class Responder:
         handler: Callable[[bytes], Awaitable[msgspec.Struct | None]],
     ) -> None:
         self._nc, self._subject, self._queue, self._handler = nc, subject, queue, handler
-        self._sub: nats.aio.subscription.Subscription | None = None
+        self._sub: Subscription | None = None
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_msg)

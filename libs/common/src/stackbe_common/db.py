@@ -52,4 +52,5 @@ def translate_unique_violation(
     exc: asyncpg.UniqueViolationError, by_constraint: dict[str, Exception]
 ) -> Exception:
     """Map a unique violation to the domain error named for its constraint."""
-    return by_constraint.get(exc.constraint_name or "", exc)
+    domain_error = by_constraint.get(exc.constraint_name or "")
+    return exc if domain_error is None else domain_error

@@ -8,10 +8,20 @@ the response only after the transaction has committed (or rolled back, for error
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Send,
+)
 from litestar.types import Scope as ASGIScope
 
 from . import idempotency
@@ -63,7 +73,7 @@ async def _send_error(send: Send, exc: StackBEError, request_id: str) -> None:
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _scope_key(caller: Scope) -> str:
@@ -78,7 +88,7 @@ class ServiceEdge:
         self._keyring, self._max_body = keyring, max_body
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != ScopeType.HTTP or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
@@ -93,6 +103,7 @@ class ServiceEdge:
             return
         structlog.contextvars.bind_contextvars(tenant_id=caller.tenant_id, app_id=caller.app_id)
         uow = UnitOfWork(self._pool_getter())
+        # ASGI lets middleware add scope keys; litestar's Scope TypedDict does not declare them.
         scope["stackbe"] = EdgeContext(caller, request_id, uow)  # type: ignore[typeddict-unknown-key]
         try:
             await self._run(scope, receive, send, caller, uow, request_id)
@@ -101,7 +112,7 @@ class ServiceEdge:
 
     async def _run(
         self,
-        scope: ASGIScope,
+        scope: HTTPScope,
         receive: Receive,
         send: Send,
         caller: Scope,
@@ -116,7 +127,8 @@ class ServiceEdge:
             # The body is read here to fingerprint the request, then replayed to the app.
             chunks, more, size = [], True, 0
             while more:
-                message = await receive()
+                # http.disconnect has neither key, so it ends the loop like a last chunk.
+                message = cast("HTTPRequestEvent", await receive())
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self._max_body:
@@ -127,7 +139,7 @@ class ServiceEdge:
             body = b"".join(chunks)
             replayed = False
 
-            async def receive_again() -> Message:
+            async def receive_again() -> ReceiveMessage:
                 nonlocal replayed
                 if replayed:
                     return await receive()
@@ -163,7 +175,7 @@ class ServiceEdge:
                         ],
                     }
                 )
-                await send({"type": "http.response.body", "body": stored.body})
+                await send({"type": "http.response.body", "body": stored.body, "more_body": False})
                 return
             idem = (key, print_)
 
@@ -200,5 +212,5 @@ class ServiceEdge:
             raise
         start.setdefault("headers", [])
         start["headers"] = [*start["headers"], (REQUEST_ID_HEADER, request_id.encode())]
-        await send(start)  # type: ignore[arg-type]
-        await send({"type": "http.response.body", "body": b"".join(parts)})
+        await send(cast("HTTPResponseStartEvent", start))
+        await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})

@@ -118,7 +118,7 @@ STATUS_BY_KIND: dict[type[StackBEError], int] = {
 def status_of(exc: StackBEError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS_BY_KIND:
-            return STATUS_BY_KIND[kind]  # type: ignore[index]
+            return STATUS_BY_KIND[kind]
     return 500
 
 

@@ -68,7 +68,7 @@ class UnitOfWork:
 
     def _spawn(self, effects: list[Callable[[], Awaitable[None]]]) -> None:
         for effect in effects:
-            task: asyncio.Task[None] = asyncio.ensure_future(effect())  # type: ignore[arg-type]
+            task: asyncio.Task[None] = asyncio.ensure_future(effect())
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeAlias, cast
 
 import asyncpg
 
-Row = asyncpg.Record
+Row: TypeAlias = asyncpg.Record
+
+
+def one(row: Row | None) -> Row:
+    """The row a statement always returns (INSERT ... RETURNING, an aggregate)."""
+    if row is None:
+        raise RuntimeError("expected the statement to return a row, it returned none")
+    return row
+
 
 # Tenants
 
@@ -14,7 +23,7 @@ INSERT_TENANT = "INSERT INTO tenants (id, name, owner_email) VALUES ($1, $2, $3)
 
 
 async def insert_tenant(conn: asyncpg.Connection, id: str, name: str, owner_email: str) -> Row:
-    return await conn.fetchrow(INSERT_TENANT, id, name, owner_email)
+    return one(await conn.fetchrow(INSERT_TENANT, id, name, owner_email))
 
 
 async def get_tenant(conn: asyncpg.Connection, tenant_id: str) -> Row | None:
@@ -31,7 +40,7 @@ INSERT INTO members (id, tenant_id, email, role) VALUES ($1, $2, $3, $4) RETURNI
 async def insert_member(
     conn: asyncpg.Connection, id: str, tenant_id: str, email: str, role: str
 ) -> Row:
-    return await conn.fetchrow(INSERT_MEMBER, id, tenant_id, email, role)
+    return one(await conn.fetchrow(INSERT_MEMBER, id, tenant_id, email, role))
 
 
 async def get_member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Row | None:
@@ -54,7 +63,7 @@ ORDER BY id LIMIT $3
 async def list_members(
     conn: asyncpg.Connection, tenant_id: str, after: str | None, limit: int
 ) -> list[Row]:
-    return await conn.fetch(LIST_MEMBERS, tenant_id, after, limit)
+    return cast(list[Row], await conn.fetch(LIST_MEMBERS, tenant_id, after, limit))
 
 
 FIND_MEMBER_FOR_LOGIN = """
@@ -69,11 +78,12 @@ async def find_member_for_login(
     return await conn.fetchrow(FIND_MEMBER_FOR_LOGIN, email, tenant_id)
 
 
+LOCK_OWNERS = "SELECT id FROM members WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE"
+
+
 async def lock_owners(conn: asyncpg.Connection, tenant_id: str) -> list[Row]:
     """Owners of the tenant, locked so two demotions cannot both pass the last-owner check."""
-    return await conn.fetch(
-        "SELECT id FROM members WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE", tenant_id
-    )
+    return cast(list[Row], await conn.fetch(LOCK_OWNERS, tenant_id))
 
 
 async def update_member_role(
@@ -129,7 +139,7 @@ WHERE sent_at > $3 AND (email = $1 OR client_ip = $2)
 async def count_recent_sends(
     conn: asyncpg.Connection, email: str, client_ip: str | None, since: datetime
 ) -> tuple[int, int]:
-    row = await conn.fetchrow(RECENT_SENDS, email, client_ip, since)
+    row = one(await conn.fetchrow(RECENT_SENDS, email, client_ip, since))
     return int(row["by_email"]), int(row["by_ip"])
 
 
@@ -188,7 +198,7 @@ INSERT INTO apps (id, tenant_id, name, grace_period_days) VALUES ($1, $2, $3, $4
 async def insert_app(
     conn: asyncpg.Connection, id: str, tenant_id: str, name: str, grace_period_days: int
 ) -> Row:
-    return await conn.fetchrow(INSERT_APP, id, tenant_id, name, grace_period_days)
+    return one(await conn.fetchrow(INSERT_APP, id, tenant_id, name, grace_period_days))
 
 
 async def get_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
@@ -207,7 +217,7 @@ ORDER BY id LIMIT $4
 async def list_apps(
     conn: asyncpg.Connection, tenant_id: str, include_archived: bool, after: str | None, limit: int
 ) -> list[Row]:
-    return await conn.fetch(LIST_APPS, tenant_id, include_archived, after, limit)
+    return cast(list[Row], await conn.fetch(LIST_APPS, tenant_id, include_archived, after, limit))
 
 
 UPDATE_APP = """
@@ -260,7 +270,9 @@ async def insert_api_key(
     hint: str,
     expires_at: datetime | None,
 ) -> Row:
-    return await conn.fetchrow(INSERT_KEY, id, tenant_id, app_id, name, key_hash, hint, expires_at)
+    return one(
+        await conn.fetchrow(INSERT_KEY, id, tenant_id, app_id, name, key_hash, hint, expires_at)
+    )
 
 
 LIST_KEYS = """
@@ -274,7 +286,7 @@ ORDER BY id LIMIT $4
 async def list_api_keys(
     conn: asyncpg.Connection, tenant_id: str, app_id: str | None, after: str | None, limit: int
 ) -> list[Row]:
-    return await conn.fetch(LIST_KEYS, tenant_id, app_id, after, limit)
+    return cast(list[Row], await conn.fetch(LIST_KEYS, tenant_id, app_id, after, limit))
 
 
 REVOKE_KEY = """
@@ -300,7 +312,7 @@ RETURNING *
 async def revoke_app_keys(
     conn: asyncpg.Connection, tenant_id: str, app_id: str, now: datetime
 ) -> list[Row]:
-    return await conn.fetch(REVOKE_APP_KEYS, tenant_id, app_id, now)
+    return cast(list[Row], await conn.fetch(REVOKE_APP_KEYS, tenant_id, app_id, now))
 
 
 RESOLVE_KEY = """

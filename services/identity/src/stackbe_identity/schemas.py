@@ -29,7 +29,7 @@ class Output(msgspec.Struct, kw_only=True, rename="camel"):
 # Tenants and members
 
 
-class CreateTenant(Input):
+class CreateTenant(Input, frozen=True):
     name: Name
     owner_email: Email
 
@@ -45,12 +45,12 @@ class CreatedTenant(Output):
     api_key: str
 
 
-class InviteMember(Input):
+class InviteMember(Input, frozen=True):
     email: Email
     role: Role = "viewer"
 
 
-class UpdateMember(Input):
+class UpdateMember(Input, frozen=True):
     role: Role
 
 
@@ -65,7 +65,7 @@ class Member(Output):
 # Dashboard auth
 
 
-class RequestMagicLink(Input):
+class RequestMagicLink(Input, frozen=True):
     email: Email
     tenant_id: Annotated[str, Meta(pattern=r"^ten_[0-9a-z]{26}$")] | None = None
 
@@ -74,11 +74,11 @@ class Accepted(Output, kw_only=True):
     status: str = "accepted"
 
 
-class VerifyToken(Input):
+class VerifyToken(Input, frozen=True):
     token: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class RefreshTokens(Input):
+class RefreshTokens(Input, frozen=True):
     refresh_token: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
@@ -98,12 +98,12 @@ class Me(Output):
 # Apps
 
 
-class CreateApp(Input):
+class CreateApp(Input, frozen=True):
     name: Name
     grace_period_days: Annotated[int, Meta(ge=0, le=365)] = 7
 
 
-class UpdateApp(Input):
+class UpdateApp(Input, frozen=True):
     name: Name | None = None
     grace_period_days: Annotated[int, Meta(ge=0, le=365)] | None = None
 
@@ -122,7 +122,7 @@ class App(Output):
 # API keys
 
 
-class CreateApiKey(Input):
+class CreateApiKey(Input, frozen=True):
     name: Name
     expires_at: Moment | None = None
 
