@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "AppNotFound",
     "Conflict",
     "ErrorBody",
     "Forbidden",
@@ -21,6 +22,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "StackBEError",
+    "TokenExpired",
     "Unauthorized",
     "Unavailable",
     "error_body",
@@ -81,6 +83,18 @@ class Conflict(StackBEError):
 class IdempotencyKeyReused(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
     default_message = "This Idempotency-Key was used with a different request"
+
+
+class AppNotFound(NotFound):
+    """An app that does not exist, or belongs to another tenant (answered alike)."""
+
+    code = "APP_NOT_FOUND"
+    default_message = "App not found"
+
+
+class TokenExpired(Unauthorized):
+    code = "TOKEN_EXPIRED"
+    default_message = "The token has expired"
 
 
 class PayloadTooLarge(StackBEError):

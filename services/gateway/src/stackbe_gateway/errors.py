@@ -13,10 +13,12 @@ from litestar.exceptions import HTTPException
 from litestar.types import HTTPResponseStartEvent, Send
 
 from stackbe_common.errors import (
+    AppNotFound,
     NotFound,
     PayloadTooLarge,
     RateLimited,
     StackBEError,
+    TokenExpired,
     Unauthorized,
     Unavailable,
     error_body,
@@ -47,16 +49,6 @@ log = get_logger(__name__)
 
 class InvalidCredential(Unauthorized):
     default_message = "Missing or invalid credentials"
-
-
-class TokenExpired(Unauthorized):
-    code = "TOKEN_EXPIRED"
-    default_message = "The access token has expired; refresh it"
-
-
-class AppNotFound(NotFound):
-    code = "APP_NOT_FOUND"
-    default_message = "No such app"
 
 
 class RouteNotFound(NotFound):

@@ -147,7 +147,7 @@ class TokenVerifier:
                 options={"require": _REQUIRED},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired from exc
+            raise TokenExpired("The access token has expired; refresh it") from exc
         except jwt.PyJWTError as exc:
             raise InvalidCredential("The access token is not valid") from exc
         claims = _claims_of(payload)

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from stackbe_common.errors import RateLimited
+from stackbe_common.errors import RateLimited, TokenExpired
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Scope
 from stackbe_common.uow import UnitOfWork
@@ -21,7 +21,7 @@ from . import repository as repo
 from . import schemas as s
 from .access import member_of
 from .deps import Deps
-from .errors import MemberNotFound, TenantNotFound, TokenAlreadyUsed, TokenExpired, TokenInvalid
+from .errors import MemberNotFound, TenantNotFound, TokenAlreadyUsed, TokenInvalid
 from .service import member_out, normalise_email, tenant_out
 from .tokens import hash_secret, new_secret
 

@@ -13,11 +13,6 @@ class MemberNotFound(NotFound):
     default_message = "Member not found"
 
 
-class AppNotFound(NotFound):
-    code = "APP_NOT_FOUND"
-    default_message = "App not found"
-
-
 class ApiKeyNotFound(NotFound):
     default_message = "API key not found"
 
@@ -64,11 +59,6 @@ class SignupClosed(Forbidden):
 class TokenInvalid(Unauthorized):
     code = "TOKEN_INVALID"
     default_message = "The token is not valid"
-
-
-class TokenExpired(Unauthorized):
-    code = "TOKEN_EXPIRED"
-    default_message = "The token has expired"
 
 
 class TokenAlreadyUsed(Unauthorized):

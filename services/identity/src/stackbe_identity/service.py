@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from stackbe_common import apikeys, outbox
-from stackbe_common.errors import InvalidInput
+from stackbe_common.errors import AppNotFound, InvalidInput
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pagination import Page, PageParams, make_page
 from stackbe_common.scope import Scope
@@ -24,7 +24,6 @@ from .deps import Deps
 from .errors import (
     ApiKeyNotFound,
     AppArchived,
-    AppNotFound,
     LastOwner,
     MemberExists,
     MemberNotFound,
