@@ -17,7 +17,15 @@ from nats.aio.client import Client as NATS
 from stackbe_common.bus import ensure_stream
 from stackbe_common.ids import new_id
 from stackbe_common.infra import NatsServer
-from stackbe_events import ApiKeyRevoked, AppArchived, Event, MemberRemoved, MemberUpdated, encode
+from stackbe_events import (
+    ApiKeyRevoked,
+    AppArchived,
+    Event,
+    MemberRemoved,
+    MemberSignedOut,
+    MemberUpdated,
+    encode,
+)
 from stackbe_events.rpc import RESOLVE_KEY
 
 from .support import FakeIdentity, bearer
@@ -112,6 +120,24 @@ async def test_removed_members_tokens_are_refused_within_one_second(
         return (await gateway.get("/v1/members", headers=bearer(token))).status_code == 401
 
     assert await _seconds_until(refused) < 1.0
+
+
+async def test_a_signed_out_sessions_tokens_are_refused_within_one_second(
+    gateway: httpx.AsyncClient, identity: FakeIdentity, nc: NATS
+) -> None:
+    tenant, member = identity.tenant(), new_id("mem")
+    ended = identity.token(sub=member, tid=tenant, sid="sess_ended")
+    other = identity.token(sub=member, tid=tenant, sid="sess_other")
+    assert (await gateway.get("/v1/members", headers=bearer(ended))).status_code == 200
+
+    await _publish(nc, _event(MemberSignedOut, tenant, member_id=member, session_id="sess_ended"))
+
+    async def refused() -> bool:
+        return (await gateway.get("/v1/members", headers=bearer(ended))).status_code == 401
+
+    assert await _seconds_until(refused) < 1.0
+    # The member's other sessions go on.
+    assert (await gateway.get("/v1/members", headers=bearer(other))).status_code == 200
 
 
 async def test_a_member_removed_before_the_gateway_started_stays_refused(

@@ -6,6 +6,7 @@ import secrets
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from stackbe_common.scope import Principal, Scope
 from stackbe_common.testing.smtp import token_in
 from stackbe_identity.tokens import hash_secret
 
@@ -156,3 +157,23 @@ async def test_magic_links_are_rate_limited_per_email_and_per_ip(api, mailbox):
         codes.append(r.status_code)
     assert codes[:30] == [202] * 30 and codes[30:] == [429, 429]
     assert r.json()["code"] == "RATE_LIMITED" and "retry-after" in r.headers
+
+
+async def test_logout_and_refresh_reuse_record_that_the_session_ended(api, mailbox, db):
+    tenant = await api.new_tenant()
+    pair = await sign_in(api, mailbox, tenant.owner_email)
+    sid = jwt.decode(pair["accessToken"], options={"verify_signature": False})["sid"]
+    caller = Scope(
+        principal=Principal(kind="member", id=tenant.owner_id),
+        tenant_id=tenant.id,
+        role="owner",
+        session_id=sid,
+    )
+    assert (await api.call("POST", "/v1/auth/logout", caller)).status_code == 204
+    ended = await db.fetch(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->>'memberId' AS member FROM outbox"
+        " WHERE subject = 'stackbe.identity.member.signed_out.v1'"
+        " AND convert_from(payload, 'UTF8')::jsonb->>'sessionId' = $1",
+        sid,
+    )
+    assert [r["member"] for r in ended] == [tenant.owner_id]

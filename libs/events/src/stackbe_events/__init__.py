@@ -20,6 +20,7 @@ from .identity import (
     AppUpdated,
     MemberAdded,
     MemberRemoved,
+    MemberSignedOut,
     MemberUpdated,
     TenantCreated,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Event",
     "MemberAdded",
     "MemberRemoved",
+    "MemberSignedOut",
     "MemberUpdated",
     "TenantCreated",
     "UnknownSubject",

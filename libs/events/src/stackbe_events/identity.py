@@ -15,6 +15,7 @@ __all__ = [
     "AppUpdated",
     "MemberAdded",
     "MemberRemoved",
+    "MemberSignedOut",
     "MemberUpdated",
     "TenantCreated",
 ]
@@ -45,6 +46,15 @@ class MemberUpdated(Event, frozen=True, kw_only=True):
 @register("stackbe.identity.member.removed.v1")
 class MemberRemoved(Event, frozen=True, kw_only=True):
     member_id: str
+
+
+@register("stackbe.identity.member.signed_out.v1")
+class MemberSignedOut(Event, frozen=True, kw_only=True):
+    """A dashboard session ended (logout, or a reused refresh token revoked it): its
+    access tokens stop working at once, not only when they expire."""
+
+    member_id: str
+    session_id: str
 
 
 @register("stackbe.identity.app.created.v1")

@@ -23,7 +23,13 @@ from stackbe_common.apikeys import hash_key, is_well_formed
 from stackbe_common.bus import RemoteError, request
 from stackbe_common.logging import get_logger
 from stackbe_common.scope import Principal, Scope
-from stackbe_events import ApiKeyRevoked, AppArchived, MemberRemoved, MemberUpdated
+from stackbe_events import (
+    ApiKeyRevoked,
+    AppArchived,
+    MemberRemoved,
+    MemberSignedOut,
+    MemberUpdated,
+)
 from stackbe_events.rpc import (
     JWKS,
     RESOLVE_APP,
@@ -147,6 +153,7 @@ class Credentials:
         self._archived_apps: dict[str, None] = {}
         self._removed_members: dict[str, float] = {}
         self._changed_members: dict[str, float] = {}
+        self._ended_sessions: dict[str, float] = {}
         self._generation = 0  # bumped by every invalidation; guards lookups in flight
         self._used: dict[str, float] = {}
 
@@ -241,6 +248,8 @@ class Credentials:
         removed = self._removed_members.get(claims.member_id)
         if removed is not None and claims.issued_at <= removed:
             raise InvalidCredential("This member no longer belongs to the tenant")
+        if claims.session_id is not None and claims.session_id in self._ended_sessions:
+            raise InvalidCredential("This session has ended; sign in again")
         changed = self._changed_members.get(claims.member_id)
         if changed is not None and claims.issued_at <= changed:
             raise TokenExpired("The member's role changed; refresh the access token")
@@ -293,6 +302,9 @@ class Credentials:
 
     def member_removed(self, event: MemberRemoved) -> None:
         self._remember(self._removed_members, event.member_id, event.occurred_at.timestamp())
+
+    def member_signed_out(self, event: MemberSignedOut) -> None:
+        self._remember(self._ended_sessions, event.session_id, event.occurred_at.timestamp())
 
     def member_updated(self, event: MemberUpdated) -> None:
         self._remember(self._changed_members, event.member_id, event.occurred_at.timestamp())

@@ -37,6 +37,7 @@ from stackbe_events import (
     AppArchived,
     Event,
     MemberRemoved,
+    MemberSignedOut,
     MemberUpdated,
     decode,
     stream_for,
@@ -52,6 +53,7 @@ HANDLERS: dict[type[Event], Callable[[Credentials, Any], None]] = {
     ApiKeyRevoked: Credentials.key_revoked,
     AppArchived: Credentials.app_archived,
     MemberRemoved: Credentials.member_removed,
+    MemberSignedOut: Credentials.member_signed_out,
     MemberUpdated: Credentials.member_updated,
 }
 REPLAYED_SUBJECTS = "stackbe.identity.member.>"

@@ -12,17 +12,19 @@ from urllib.parse import urlencode
 
 import asyncpg
 
+from stackbe_common import outbox
 from stackbe_common.errors import RateLimited, TokenExpired
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Scope
 from stackbe_common.uow import UnitOfWork
+from stackbe_events.identity import MemberSignedOut
 
 from . import repository as repo
 from . import schemas as s
 from .access import member_of
 from .deps import Deps
 from .errors import MemberNotFound, TenantNotFound, TokenAlreadyUsed, TokenInvalid
-from .service import member_out, normalise_email, tenant_out
+from .service import event, member_out, normalise_email, tenant_out
 from .tokens import hash_secret, new_secret
 
 
@@ -125,6 +127,16 @@ async def refresh_session(
         raise TokenInvalid()
     if row["used_at"] is not None:
         await repo.revoke_family(conn, row["family_id"], now)
+        await outbox.record(
+            conn,
+            event(
+                MemberSignedOut,
+                deps,
+                row["tenant_id"],
+                member_id=row["member_id"],
+                session_id=row["family_id"],
+            ),
+        )
         uow.commit_even_on_error()
         raise TokenAlreadyUsed("Refresh token reused; every session of its family is revoked")
     if row["expires_at"] <= now:
@@ -137,9 +149,15 @@ async def refresh_session(
 
 
 async def logout(conn: asyncpg.Connection, deps: Deps, caller: Scope) -> None:
-    member_of(caller)
+    tenant_id, member_id = member_of(caller)
     if caller.session_id:
         await repo.revoke_family(conn, caller.session_id, deps.clock.now())
+        await outbox.record(
+            conn,
+            event(
+                MemberSignedOut, deps, tenant_id, member_id=member_id, session_id=caller.session_id
+            ),
+        )
 
 
 async def me(conn: asyncpg.Connection, caller: Scope) -> s.Me:
