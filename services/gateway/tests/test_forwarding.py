@@ -199,6 +199,28 @@ async def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_
     assert scope.client_ip == "198.51.100.4"
 
 
+async def test_a_forged_forwarded_for_line_before_the_proxys_own_line_is_not_believed(
+    make_gateway: Any, upstream: Upstream, settings: Any
+) -> None:
+    # The client sends its own X-Forwarded-For; the trusted proxy adds a second line.
+    async with make_gateway(trusted_proxy_hops=1) as gateway:
+        await gateway.get(
+            "/.well-known/jwks.json",
+            headers=[("X-Forwarded-For", "192.0.2.99"), ("X-Forwarded-For", "198.51.100.4")],
+        )
+    scope = verify_scope(header_of(upstream.requests[-1], "x-stackbe-scope"), settings.secret)
+    assert scope.client_ip == "198.51.100.4"
+
+
+async def test_a_chain_shorter_than_the_trusted_proxies_falls_back_to_the_socket_peer(
+    make_gateway: Any, upstream: Upstream, settings: Any
+) -> None:
+    async with make_gateway(trusted_proxy_hops=2) as gateway:
+        await gateway.get("/.well-known/jwks.json", headers={"X-Forwarded-For": "192.0.2.99"})
+    scope = verify_scope(header_of(upstream.requests[-1], "x-stackbe-scope"), settings.secret)
+    assert scope.client_ip == "203.0.113.7"
+
+
 async def test_without_trusted_proxies_a_client_cannot_choose_its_address(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:

@@ -14,9 +14,10 @@ from .conftest import anonymous
 
 
 async def sign_in(api, mailbox, email: str, ip: str = "198.51.100.1") -> dict:
+    before = len(mailbox.to(email))
     r = await api.call("POST", "/v1/auth/magic-link", anonymous(ip), json={"email": email})
     assert r.status_code == 202
-    token = token_in(await mailbox.wait_for(email))
+    token = token_in(await mailbox.wait_for(email, after=before))
     r = await api.call("POST", "/v1/auth/verify", json={"token": token})
     assert r.status_code == 200, r.text
     return r.json()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -157,11 +156,3 @@ async def request(
     if not reply.ok:
         raise RemoteError(reply.error or RpcError(code="INTERNAL_ERROR", message="no error"))
     return msgspec.json.decode(reply.data, type=result_type)
-
-
-async def wait_connected(nc: NATS, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not nc.is_connected:
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("NATS not connected")
-        await asyncio.sleep(0.05)

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-__all__ = ["Connection", "Pool", "create_pool", "translate_unique_violation"]
+__all__ = ["Connection", "Pool", "create_pool"]
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
@@ -46,11 +46,3 @@ async def ensure_schema(dsn: str, schema: str) -> None:
         pass  # created by a concurrent process at the same moment
     finally:
         await conn.close()
-
-
-def translate_unique_violation(
-    exc: asyncpg.UniqueViolationError, by_constraint: dict[str, Exception]
-) -> Exception:
-    """Map a unique violation to the domain error named for its constraint."""
-    domain_error = by_constraint.get(exc.constraint_name or "")
-    return exc if domain_error is None else domain_error

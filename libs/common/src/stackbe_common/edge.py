@@ -119,8 +119,12 @@ class ServiceEdge:
         uow: UnitOfWork,
         request_id: str,
     ) -> None:
+        # Requests without a credential (sign-up, sign-in) have no scope to keep a stored
+        # response private to, and they issue credentials: their key is not applied.
         key_raw = (
-            _header(scope["headers"], _IDEMPOTENCY_HEADER) if scope["method"] == "POST" else None
+            _header(scope["headers"], _IDEMPOTENCY_HEADER)
+            if scope["method"] == "POST" and not caller.is_anonymous
+            else None
         )
         idem: tuple[str, str] | None = None
         if key_raw is not None:

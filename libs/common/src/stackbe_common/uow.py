@@ -24,8 +24,9 @@ class UnitOfWork:
         self.keep_on_error = False
 
     @property
-    def started(self) -> bool:
-        return self._conn is not None
+    def pool(self) -> asyncpg.Pool:
+        """For work that runs after commit, on a connection of its own."""
+        return self._pool
 
     async def connection(self) -> asyncpg.Connection:
         if self._conn is None:

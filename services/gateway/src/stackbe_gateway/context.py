@@ -48,11 +48,11 @@ def client_ip(scope: ASGIScope, trusted_proxy_hops: int) -> str:
     address = peer[0] if peer else "unknown"
     if trusted_proxy_hops <= 0:
         return address
-    forwarded = header(scope["headers"], b"x-forwarded-for")
-    if not forwarded:
-        return address
+    # Every X-Forwarded-For line, in order: a proxy may add its own line after a client's.
+    forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
     hops = [part.strip() for part in forwarded.decode("latin-1").split(",") if part.strip()]
     # Each trusted proxy appended one entry; the one before them came from the client.
+    # Fewer entries than trusted proxies means the chain is not what was configured.
     if len(hops) >= trusted_proxy_hops:
         return hops[-trusted_proxy_hops]
-    return hops[0] if hops else address
+    return address

@@ -7,6 +7,7 @@ spent one again revokes its whole family (the token was copied).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -15,6 +16,7 @@ import asyncpg
 from stackbe_common import outbox
 from stackbe_common.errors import RateLimited, TokenExpired
 from stackbe_common.ids import new_id
+from stackbe_common.logging import get_logger
 from stackbe_common.scope import Scope
 from stackbe_common.uow import UnitOfWork
 from stackbe_events.identity import MemberSignedOut
@@ -27,6 +29,8 @@ from .errors import MemberNotFound, TenantNotFound, TokenAlreadyUsed, TokenInval
 from .service import event, member_out, normalise_email, tenant_out
 from .tokens import hash_secret, new_secret
 
+log = get_logger(__name__)
+
 
 async def send_login_link(
     conn: asyncpg.Connection,
@@ -37,6 +41,14 @@ async def send_login_link(
     invited: bool = False,
 ) -> None:
     """Store a one-time link for the member and mail it once the transaction commits."""
+    send = await _issue_link(conn, deps, member, invited=invited)
+    uow.after_commit(send)
+
+
+async def _issue_link(
+    conn: asyncpg.Connection, deps: Deps, member: asyncpg.Record, *, invited: bool = False
+) -> Callable[[], Awaitable[None]]:
+    """Store a one-time link for the member; return the mailing of it, to run after commit."""
     token = new_secret()
     expires = deps.clock.now() + timedelta(seconds=deps.settings.magic_link_seconds)
     await repo.insert_magic_link(conn, hash_secret(token), member["id"], expires)
@@ -49,25 +61,37 @@ async def send_login_link(
         "If you did not ask for it, ignore this message.\n"
     )
     email = member["email"]
-    uow.after_commit(lambda: deps.mailer.send(email, subject, text, link=link))
+    return lambda: deps.mailer.send(email, subject, text, link=link)
 
 
 async def request_magic_link(
     conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork, caller: Scope, data: s.RequestMagicLink
 ) -> None:
-    """Same answer and the same work for known and unknown emails; limits per email and IP."""
+    """Limits per email and IP, then the same work for known and unknown emails: whether the
+    email belongs to a member is only looked at after the answer, in the background."""
     email = normalise_email(data.email)
     since = deps.clock.now() - timedelta(hours=1)
     by_email, by_ip = await repo.count_recent_sends(conn, email, caller.client_ip, since)
     if caller.client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
         raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
     await repo.insert_send(conn, email, caller.client_ip)
-    # The send is recorded even when refused below, so the limit also counts those.
-    uow.commit_even_on_error()
-    member = await repo.find_member_for_login(conn, email, data.tenant_id)
-    if member is None or by_email >= deps.settings.magic_links_per_email_per_hour:
-        return
-    await send_login_link(conn, deps, uow, member)
+    if by_email < deps.settings.magic_links_per_email_per_hour:
+        pool, tenant_id = uow.pool, data.tenant_id
+        uow.after_commit(lambda: _send_link_if_member(pool, deps, email, tenant_id))
+
+
+async def _send_link_if_member(
+    pool: asyncpg.Pool, deps: Deps, email: str, tenant_id: str | None
+) -> None:
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            member = await repo.find_member_for_login(conn, email, tenant_id)
+            if member is None:
+                return
+            send = await _issue_link(conn, deps, member)
+        await send()
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.error("magic_link.not_sent", error=repr(exc))
 
 
 async def verify_magic_link(conn: asyncpg.Connection, deps: Deps, token: str) -> s.TokenPair:
@@ -121,6 +145,12 @@ async def refresh_session(
     conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork, data: s.RefreshTokens
 ) -> s.TokenPair:
     token_hash = hash_secret(data.refresh_token)
+    found = await repo.get_refresh_token(conn, token_hash)
+    if found is None:
+        raise TokenInvalid()
+    # One refresh, logout or revocation of a family at a time: a logout racing this
+    # refresh then also revokes the token this refresh issues.
+    await repo.lock_family(conn, found["family_id"])
     row = await repo.lock_refresh_token(conn, token_hash)
     now = deps.clock.now()
     if row is None or row["revoked_at"] is not None:
@@ -151,6 +181,7 @@ async def refresh_session(
 async def logout(conn: asyncpg.Connection, deps: Deps, caller: Scope) -> None:
     tenant_id, member_id = member_of(caller)
     if caller.session_id:
+        await repo.lock_family(conn, caller.session_id)
         await repo.revoke_family(conn, caller.session_id, deps.clock.now())
         await outbox.record(
             conn,

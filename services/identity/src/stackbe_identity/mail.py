@@ -19,9 +19,13 @@ class Mailer:
         self._log_links = log_links
 
     async def send(self, to: str, subject: str, text: str, *, link: str | None = None) -> None:
-        if self._log_links or self._url is None:
+        if self._log_links:  # dev only: a link is a credential
             log.info("mail.link", to=to, subject=subject, link=link)
         if self._url is None:
+            if not self._log_links:
+                log.warning(
+                    "mail.not_sent", to=to, subject=subject, reason="STACKBE_SMTP_URL is not set"
+                )
             return
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self._sender, to, subject

@@ -168,6 +168,17 @@ async def insert_refresh_token(
     await conn.execute(INSERT_REFRESH, token_hash, family_id, member_id, tenant_id, expires_at)
 
 
+async def get_refresh_token(conn: asyncpg.Connection, token_hash: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM refresh_tokens WHERE token_hash = $1", token_hash)
+
+
+async def lock_family(conn: asyncpg.Connection, family_id: str) -> None:
+    """Serialise work on one refresh-token family until this transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('refresh-family:' || $1, 0))", family_id
+    )
+
+
 async def lock_refresh_token(conn: asyncpg.Connection, token_hash: str) -> Row | None:
     return await conn.fetchrow(
         "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", token_hash
@@ -300,19 +311,6 @@ async def revoke_api_key(
     conn: asyncpg.Connection, tenant_id: str, app_id: str | None, key_id: str, now: datetime
 ) -> Row | None:
     return await conn.fetchrow(REVOKE_KEY, tenant_id, app_id, key_id, now)
-
-
-REVOKE_APP_KEYS = """
-UPDATE api_keys SET revoked_at = $3
-WHERE tenant_id = $1 AND app_id = $2 AND revoked_at IS NULL
-RETURNING *
-"""
-
-
-async def revoke_app_keys(
-    conn: asyncpg.Connection, tenant_id: str, app_id: str, now: datetime
-) -> list[Row]:
-    return cast(list[Row], await conn.fetch(REVOKE_APP_KEYS, tenant_id, app_id, now))
 
 
 RESOLVE_KEY = """

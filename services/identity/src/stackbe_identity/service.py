@@ -4,7 +4,7 @@ commit; events go out through the outbox in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -31,6 +31,8 @@ from .errors import (
     SignupClosed,
     TenantNotFound,
 )
+
+MAX_KEY_LIFETIME = timedelta(days=3653)
 
 E = TypeVar("E", bound=Event)
 T = TypeVar("T")
@@ -181,7 +183,8 @@ async def change_member_role(
     if current["role"] == "owner" and data.role != "owner" and owners == {member_id}:
         raise LastOwner()
     row = await repo.update_member_role(conn, tenant_id, member_id, data.role)
-    assert row is not None
+    if row is None:  # removed by a concurrent request since it was read
+        raise MemberNotFound()
     if row["role"] != current["role"]:
         await outbox.record(
             conn, event(ev.MemberUpdated, deps, tenant_id, member_id=member_id, role=row["role"])
@@ -201,7 +204,8 @@ async def remove_member(
         if owners == {member_id}:
             raise LastOwner()
     row = await repo.delete_member(conn, tenant_id, member_id)
-    assert row is not None
+    if row is None:  # removed by a concurrent request since it was read
+        raise MemberNotFound()
     await outbox.record(conn, event(ev.MemberRemoved, deps, tenant_id, member_id=member_id))
     return member_out(row)
 
@@ -266,7 +270,8 @@ async def update_app(
     row = await repo.update_app(
         conn, tenant_id, app_id, data.name.strip() if data.name else None, data.grace_period_days
     )
-    assert row is not None
+    if row is None:  # archived by a concurrent request since it was read
+        raise AppArchived()
     await outbox.record(
         conn,
         event(
@@ -287,7 +292,8 @@ async def archive_app(conn: asyncpg.Connection, deps: Deps, caller: Scope, app_i
     await _live_app(conn, tenant_id, app_id)
     now = deps.clock.now()
     row = await repo.archive_app(conn, tenant_id, app_id, now)
-    assert row is not None
+    if row is None:  # archived by a concurrent request since it was read
+        raise AppArchived()
     await outbox.record(conn, event(ev.AppArchived, deps, tenant_id, app_id, archived_at=now))
     return app_out(row)
 
@@ -336,8 +342,9 @@ async def create_api_key(
     tenant_id = tenant_of(caller, write=True)
     if app_id is not None:
         await _live_app(conn, tenant_id, app_id)
-    if data.expires_at is not None and data.expires_at <= deps.clock.now():
-        raise InvalidInput("expiresAt must be in the future", field="expiresAt")
+    now = deps.clock.now()
+    if data.expires_at is not None and not now < data.expires_at <= now + MAX_KEY_LIFETIME:
+        raise InvalidInput("expiresAt must be in the future and within 10 years", field="expiresAt")
     key, row = await _insert_key(conn, tenant_id, app_id, data.name.strip(), data.expires_at)
     await outbox.record(conn, _key_created(deps, row))
     out = key_out(row)

@@ -36,12 +36,12 @@ class Mailbox:
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]
 
-    async def wait_for(self, to: str, timeout: float = 10.0) -> Message:
-        """The newest message to ``to``, waiting for one to arrive."""
+    async def wait_for(self, to: str, timeout: float = 10.0, *, after: int = 0) -> Message:
+        """The newest message to ``to`` once more than ``after`` have arrived for it."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             received = self.to(to)
-            if received:
+            if len(received) > after:
                 return received[-1]
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"no mail to {to} within {timeout}s")
