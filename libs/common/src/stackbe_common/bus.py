@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -110,7 +111,12 @@ class _Reply(msgspec.Struct):
 
 
 class Responder:
-    """Answers one request-reply subject in a queue group shared by a service's replicas."""
+    """Answers one request-reply subject in a queue group shared by a service's replicas.
+
+    nats-py runs a subscription's callback for one message at a time, so each request is
+    answered in a task of its own; at most ``concurrency`` run at once, and past that the
+    subscription waits, which pushes back on the callers.
+    """
 
     def __init__(
         self,
@@ -118,9 +124,12 @@ class Responder:
         subject: str,
         queue: str,
         handler: Callable[[bytes], Awaitable[msgspec.Struct | None]],
+        concurrency: int = 64,
     ) -> None:
         self._nc, self._subject, self._queue, self._handler = nc, subject, queue, handler
         self._sub: Subscription | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_msg)
@@ -128,8 +137,20 @@ class Responder:
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_msg(self, msg: Msg) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _answer(self, msg: Msg) -> None:
         try:
             result = await self._handler(msg.data)
             reply = _Reply(ok=True, data=msgspec.Raw(msgspec.json.encode(result)))
