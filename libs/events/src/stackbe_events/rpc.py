@@ -11,6 +11,8 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "DASHBOARD_TOKEN_AUDIENCE",
+    "DASHBOARD_TOKEN_ISSUER",
     "JWKS",
     "KEYS_USED",
     "RESOLVE_APP",
@@ -23,6 +25,10 @@ __all__ = [
     "ResolvedApp",
     "ResolvedKey",
 ]
+
+# Dashboard access tokens: identity signs them with these claims, gateways verify them.
+DASHBOARD_TOKEN_ISSUER = "stackbe"
+DASHBOARD_TOKEN_AUDIENCE = "stackbe-dashboard"
 
 RESOLVE_KEY = "stackbe.rpc.identity.resolve_key.v1"
 RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"

@@ -18,7 +18,7 @@ import jwt
 
 from stackbe_common.logging import get_logger
 from stackbe_common.scope import Role
-from stackbe_events.rpc import Jwks
+from stackbe_events.rpc import DASHBOARD_TOKEN_AUDIENCE, DASHBOARD_TOKEN_ISSUER, Jwks
 
 from .errors import InvalidCredential, TokenExpired
 
@@ -26,8 +26,8 @@ __all__ = ["AUDIENCE", "ISSUER", "MemberClaims", "TokenVerifier"]
 
 log = get_logger(__name__)
 
-ISSUER = "stackbe"
-AUDIENCE = "stackbe-dashboard"
+ISSUER = DASHBOARD_TOKEN_ISSUER
+AUDIENCE = DASHBOARD_TOKEN_AUDIENCE
 ALGORITHMS = ["EdDSA"]
 LEEWAY_SECONDS = 5
 _ROLES = frozenset({"owner", "admin", "viewer"})

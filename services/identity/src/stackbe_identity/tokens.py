@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from stackbe_common.crypto import parse_keyed_secrets
+from stackbe_events.rpc import DASHBOARD_TOKEN_AUDIENCE, DASHBOARD_TOKEN_ISSUER
 
 __all__ = [
     "AUDIENCE",
@@ -26,8 +27,8 @@ __all__ = [
     "new_secret",
 ]
 
-ISSUER = "stackbe"
-AUDIENCE = "stackbe-dashboard"
+ISSUER = DASHBOARD_TOKEN_ISSUER
+AUDIENCE = DASHBOARD_TOKEN_AUDIENCE
 
 
 def _b64(data: bytes) -> str:
