@@ -59,6 +59,7 @@ Json: TypeAlias = Annotated[
 ]
 
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+_KEY_PATH = re.compile(r" - at `key` in `\$\.?([^`]*)`$")
 
 
 def parse(raw: Any, type_: type[T]) -> T:
@@ -67,12 +68,15 @@ def parse(raw: Any, type_: type[T]) -> T:
         return msgspec.convert(raw, type_, strict=True)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        at = _PATH.search(message)
-        named = _FIELD_IN_MESSAGE.search(message)
+        key = _KEY_PATH.search(message)  # an object's key is wrong: "at `key` in `$.x`"
+        at = key or _PATH.search(message)
         field = at.group(1) if at and at.group(1) else None
+        named = _FIELD_IN_MESSAGE.search(message)
         if named:
             field = f"{field}.{named.group(1)}" if field else named.group(1)
-        text = _PATH.sub(f" at `{field}`", message) if at and field else _PATH.sub("", message)
+        where = f" at `{field}`" if field else ""
+        pattern = _KEY_PATH if key else _PATH
+        text = pattern.sub("", message) + (" (in a key)" if key else "") + where
         if text.startswith("Expected `object`") and not at:
             text = "Request body must be a JSON object"
         raise InvalidInput(text, field=field) from None

@@ -13,6 +13,8 @@ __all__ = [
     "AppArchived",
     "AppCreated",
     "AppUpdated",
+    "CustomerCreated",
+    "CustomerUpdated",
     "MemberAdded",
     "MemberRemoved",
     "MemberSignedOut",
@@ -92,3 +94,23 @@ class ApiKeyRevoked(Event, frozen=True, kw_only=True):
     key_id: str
     kind: KeyKind
     key_hash: str
+
+
+class _CustomerState(Event, frozen=True, kw_only=True):
+    """The whole customer, so consumers need no call back."""
+
+    customer_id: str
+    email: str
+    name: str | None = None
+    external_id: str | None = None
+    metadata: dict[str, str | int | float | bool | None] = {}
+
+
+@register("stackbe.identity.customer.created.v1")
+class CustomerCreated(_CustomerState, frozen=True, kw_only=True):
+    pass
+
+
+@register("stackbe.identity.customer.updated.v1")
+class CustomerUpdated(_CustomerState, frozen=True, kw_only=True):
+    pass

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from stackbe_common.scope import Scope
 
-from .errors import DashboardTokenRequired, NotSignedIn, ReadOnlyRole, TenantCredentialRequired
+from .errors import (
+    AppCredentialRequired,
+    DashboardTokenRequired,
+    NotSignedIn,
+    ReadOnlyRole,
+    TenantCredentialRequired,
+)
 
 TENANT_PRINCIPALS = frozenset({"tenant_key", "member"})
 
@@ -25,3 +31,13 @@ def member_of(caller: Scope) -> tuple[str, str]:
     if caller.principal.kind != "member" or not caller.principal.id or not caller.tenant_id:
         raise DashboardTokenRequired()
     return caller.tenant_id, caller.principal.id
+
+
+def app_of(caller: Scope, *, write: bool = False) -> tuple[str, str]:
+    """(tenant id, app id) for app-level endpoints: an app key, or a tenant credential that
+    named the app in ``X-StackBE-App`` (the gateway checked it belongs to the tenant)."""
+    if caller.tenant_id is None or caller.app_id is None:
+        raise AppCredentialRequired()
+    if write and caller.role == "viewer":
+        raise ReadOnlyRole()
+    return caller.tenant_id, caller.app_id

@@ -64,3 +64,17 @@ class TokenInvalid(Unauthorized):
 class TokenAlreadyUsed(Unauthorized):
     code = "TOKEN_ALREADY_USED"
     default_message = "The token was already used"
+
+
+class CustomerNotFound(NotFound):
+    code = "CUSTOMER_NOT_FOUND"
+    default_message = "Customer not found"
+
+
+class CustomerExists(Conflict):
+    code = "CUSTOMER_EXISTS"
+    default_message = "A customer with this email or externalId already exists in the app"
+
+
+class AppCredentialRequired(Unauthorized):
+    default_message = "This endpoint needs an app key, or a tenant credential with X-StackBE-App"

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from stackbe_common.metadata import Metadata
+
 Role = Literal["owner", "admin", "viewer"]
 # Text that Postgres can store (no NUL) and that is not only white space.
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
@@ -140,3 +142,36 @@ class ApiKey(Output):
 
 class CreatedApiKey(ApiKey, kw_only=True):
     key: str
+
+
+# Customers
+
+ExternalId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
+
+
+class CreateCustomer(Input, frozen=True):
+    email: Email
+    name: Name | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata = {}
+
+
+class UpdateCustomer(Input, frozen=True):
+    """Fields present replace the stored ones; ``null`` clears ``name`` or ``externalId``;
+    ``metadata`` replaces the whole object."""
+
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    name: Name | msgspec.UnsetType | None = msgspec.UNSET
+    external_id: ExternalId | msgspec.UnsetType | None = msgspec.UNSET
+    metadata: Metadata | msgspec.UnsetType = msgspec.UNSET
+
+
+class Customer(Output):
+    id: str
+    app_id: str
+    email: str
+    name: str | None
+    external_id: str | None
+    metadata: dict[str, str | int | float | bool | None]
+    created_at: datetime
+    updated_at: datetime
