@@ -203,14 +203,34 @@ async def revoke_family(conn: asyncpg.Connection, family_id: str, now: datetime)
 # Apps
 
 INSERT_APP = """
-INSERT INTO apps (id, tenant_id, name, grace_period_days) VALUES ($1, $2, $3, $4) RETURNING *
+INSERT INTO apps (id, tenant_id, name, grace_period_days, allowed_redirect_urls,
+                  auto_create_customers, customer_session_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
 """
 
 
 async def insert_app(
-    conn: asyncpg.Connection, id: str, tenant_id: str, name: str, grace_period_days: int
+    conn: asyncpg.Connection,
+    id: str,
+    tenant_id: str,
+    name: str,
+    grace_period_days: int,
+    allowed_redirect_urls: list[str],
+    auto_create_customers: bool,
+    customer_session_days: int,
 ) -> Row:
-    return one(await conn.fetchrow(INSERT_APP, id, tenant_id, name, grace_period_days))
+    return one(
+        await conn.fetchrow(
+            INSERT_APP,
+            id,
+            tenant_id,
+            name,
+            grace_period_days,
+            allowed_redirect_urls,
+            auto_create_customers,
+            customer_session_days,
+        )
+    )
 
 
 async def get_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
@@ -235,6 +255,9 @@ async def list_apps(
 UPDATE_APP = """
 UPDATE apps SET name = coalesce($3, name),
                 grace_period_days = coalesce($4, grace_period_days),
+                allowed_redirect_urls = coalesce($5, allowed_redirect_urls),
+                auto_create_customers = coalesce($6, auto_create_customers),
+                customer_session_days = coalesce($7, customer_session_days),
                 updated_at = now()
 WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
 RETURNING *
@@ -247,8 +270,20 @@ async def update_app(
     app_id: str,
     name: str | None,
     grace_period_days: int | None,
+    allowed_redirect_urls: list[str] | None,
+    auto_create_customers: bool | None,
+    customer_session_days: int | None,
 ) -> Row | None:
-    return await conn.fetchrow(UPDATE_APP, tenant_id, app_id, name, grace_period_days)
+    return await conn.fetchrow(
+        UPDATE_APP,
+        tenant_id,
+        app_id,
+        name,
+        grace_period_days,
+        allowed_redirect_urls,
+        auto_create_customers,
+        customer_session_days,
+    )
 
 
 ARCHIVE_APP = """

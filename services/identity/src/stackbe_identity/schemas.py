@@ -100,14 +100,27 @@ class Me(Output):
 # Apps
 
 
+# Where customer sign-in may send a customer back to: absolute http(s) URLs.
+RedirectUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https?://[^\s\x00/]+(/[^\s\x00]*)?$")]
+RedirectUrls = Annotated[list[RedirectUrl], Meta(max_length=20)]
+SessionDays = Annotated[int, Meta(ge=1, le=90)]
+GraceDays = Annotated[int, Meta(ge=0, le=365)]
+
+
 class CreateApp(Input, frozen=True):
     name: Name
-    grace_period_days: Annotated[int, Meta(ge=0, le=365)] = 7
+    grace_period_days: GraceDays = 7
+    allowed_redirect_urls: RedirectUrls = []
+    auto_create_customers: bool = False
+    customer_session_days: SessionDays = 7
 
 
 class UpdateApp(Input, frozen=True):
     name: Name | None = None
-    grace_period_days: Annotated[int, Meta(ge=0, le=365)] | None = None
+    grace_period_days: GraceDays | None = None
+    allowed_redirect_urls: RedirectUrls | None = None
+    auto_create_customers: bool | None = None
+    customer_session_days: SessionDays | None = None
 
 
 class App(Output):
@@ -116,6 +129,9 @@ class App(Output):
     name: str
     gateway: str
     grace_period_days: int
+    allowed_redirect_urls: list[str]
+    auto_create_customers: bool
+    customer_session_days: int
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None

@@ -74,6 +74,9 @@ def app_out(row: asyncpg.Record) -> s.App:
         name=row["name"],
         gateway=row["gateway"],
         grace_period_days=row["grace_period_days"],
+        allowed_redirect_urls=list(row["allowed_redirect_urls"]),
+        auto_create_customers=row["auto_create_customers"],
+        customer_session_days=row["customer_session_days"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         archived_at=row["archived_at"],
@@ -218,7 +221,14 @@ async def create_app(
 ) -> s.App:
     tenant_id = tenant_of(caller, write=True)
     row = await repo.insert_app(
-        conn, new_id("app"), tenant_id, data.name.strip(), data.grace_period_days
+        conn,
+        new_id("app"),
+        tenant_id,
+        data.name.strip(),
+        data.grace_period_days,
+        data.allowed_redirect_urls,
+        data.auto_create_customers,
+        data.customer_session_days,
     )
     await outbox.record(
         conn,
@@ -268,7 +278,14 @@ async def update_app(
     tenant_id = tenant_of(caller, write=True)
     await _live_app(conn, tenant_id, app_id)
     row = await repo.update_app(
-        conn, tenant_id, app_id, data.name.strip() if data.name else None, data.grace_period_days
+        conn,
+        tenant_id,
+        app_id,
+        data.name.strip() if data.name else None,
+        data.grace_period_days,
+        data.allowed_redirect_urls,
+        data.auto_create_customers,
+        data.customer_session_days,
     )
     if row is None:  # archived by a concurrent request since it was read
         raise AppArchived()
