@@ -38,6 +38,33 @@ async def test_a_member_token_reaches_the_service_with_the_member_scope(
     assert scope.session_id == session
 
 
+async def test_a_customer_session_token_reaches_its_app_as_that_customer(
+    gateway: httpx.AsyncClient,
+    identity: FakeIdentity,
+    upstream: Upstream,
+    settings: GatewaySettings,
+) -> None:
+    customer, tenant, app = new_id("cust"), new_id("ten"), new_id("app")
+    token = identity.token(aud=app, kind="customer", sub=customer, tid=tenant, role=None)
+
+    response = await gateway.get(f"/v1/apps/{app}/auth/session", headers=bearer(token))
+
+    assert response.status_code == 200, response.text
+    scope = verify_scope(header_of(upstream.requests[-1], "x-stackbe-scope"), settings.secret)
+    assert (scope.principal.kind, scope.principal.id) == ("customer", customer)
+    assert (scope.tenant_id, scope.app_id, scope.role) == (tenant, app, None)
+
+
+async def test_a_token_for_an_app_that_does_not_name_a_customer_is_refused(
+    gateway: httpx.AsyncClient, identity: FakeIdentity, upstream: Upstream
+) -> None:
+    app = new_id("app")
+    for claims in ({"aud": app}, {"aud": app, "kind": "customer", "sub": new_id("mem")}):
+        response = await gateway.get("/v1/members", headers=bearer(identity.token(**claims)))
+        assert response.status_code == 401, claims
+    assert upstream.requests == []
+
+
 async def test_a_member_token_may_name_an_app_of_its_tenant(
     gateway: httpx.AsyncClient,
     identity: FakeIdentity,

@@ -43,7 +43,7 @@ from stackbe_events.rpc import (
 )
 
 from .errors import AppNotFound, IdentityUnavailable, InvalidCredential, TokenExpired
-from .tokens import TokenVerifier
+from .tokens import CustomerClaims, TokenVerifier
 
 __all__ = ["ANONYMOUS", "Caller", "Credentials", "ask_identity"]
 
@@ -245,6 +245,18 @@ class Credentials:
 
     async def _resolve_token(self, token: str) -> Caller:
         claims = await self.verifier.verify(token)
+        if isinstance(claims, CustomerClaims):
+            if claims.session_id is not None and claims.session_id in self._ended_sessions:
+                raise InvalidCredential("This session has ended; sign in again")
+            if claims.app_id in self._archived_apps:
+                raise InvalidCredential("The app of this session is archived")
+            customer = Scope(
+                principal=Principal(kind="customer", id=claims.customer_id),
+                tenant_id=claims.tenant_id,
+                app_id=claims.app_id,
+                session_id=claims.session_id,
+            )
+            return Caller(customer, rate_key=f"cust:{claims.customer_id}")
         removed = self._removed_members.get(claims.member_id)
         if removed is not None and claims.issued_at <= removed:
             raise InvalidCredential("This member no longer belongs to the tenant")

@@ -22,7 +22,7 @@ from stackbe_events.rpc import DASHBOARD_TOKEN_AUDIENCE, DASHBOARD_TOKEN_ISSUER,
 
 from .errors import InvalidCredential, TokenExpired
 
-__all__ = ["AUDIENCE", "ISSUER", "MemberClaims", "TokenVerifier"]
+__all__ = ["AUDIENCE", "ISSUER", "CustomerClaims", "MemberClaims", "TokenVerifier"]
 
 log = get_logger(__name__)
 
@@ -53,7 +53,51 @@ class MemberClaims:
         self.session_id = session_id  # the refresh family (``sid``); identity's logout uses it
 
 
-def _claims_of(payload: dict[str, Any]) -> MemberClaims:
+class CustomerClaims:
+    """What the gateway takes from a verified customer session token (audience: its app)."""
+
+    __slots__ = ("app_id", "customer_id", "expires_at", "issued_at", "session_id", "tenant_id")
+
+    def __init__(
+        self,
+        customer_id: str,
+        tenant_id: str,
+        app_id: str,
+        issued_at: float,
+        expires_at: float,
+        session_id: str | None,
+    ) -> None:
+        self.customer_id, self.tenant_id, self.app_id = customer_id, tenant_id, app_id
+        self.issued_at, self.expires_at, self.session_id = issued_at, expires_at, session_id
+
+
+def _customer_claims_of(payload: dict[str, Any], app_id: str) -> CustomerClaims:
+    sub, tid, sid = payload.get("sub"), payload.get("tid"), payload.get("sid")
+    if not (
+        payload.get("kind") == "customer"
+        and isinstance(sub, str)
+        and sub.startswith("cust_")
+        and isinstance(tid, str)
+        and tid.startswith("ten_")
+    ):
+        raise InvalidCredential("The session token does not name a customer")
+    return CustomerClaims(
+        sub,
+        tid,
+        app_id,
+        float(payload["iat"]),
+        float(payload["exp"]),
+        sid if isinstance(sid, str) else None,
+    )
+
+
+def _claims_of(payload: dict[str, Any]) -> MemberClaims | CustomerClaims:
+    """Dashboard tokens carry the dashboard audience; customer tokens their app's id."""
+    audience = payload.get("aud")
+    if isinstance(audience, str) and audience.startswith("app_") and audience != AUDIENCE:
+        return _customer_claims_of(payload, audience)
+    if audience != AUDIENCE:
+        raise InvalidCredential("The access token is for another audience")
     sub, tid, role = payload.get("sub"), payload.get("tid"), payload.get("role")
     if not (
         isinstance(sub, str)
@@ -99,7 +143,7 @@ class TokenVerifier:
         self._fetch_jwks, self._interval, self._clock = fetch_jwks, refetch_interval, clock
         self._max_cached = max_cached
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._verified: dict[str, MemberClaims] = {}
+        self._verified: dict[str, MemberClaims | CustomerClaims] = {}
         self._last_refetch = float("-inf")
         self._inflight: asyncio.Task[None] | None = None
 
@@ -118,7 +162,7 @@ class TokenVerifier:
         self._keys = keys
         log.debug("jwks.fetched", kids=sorted(keys))
 
-    async def verify(self, token: str) -> MemberClaims:
+    async def verify(self, token: str) -> MemberClaims | CustomerClaims:
         """The member a token names; ``TokenExpired`` or ``InvalidCredential`` otherwise."""
         claims = self._verified.get(token)
         if claims is not None:
@@ -141,10 +185,10 @@ class TokenVerifier:
                 token,
                 key.key,
                 algorithms=ALGORITHMS,
-                audience=AUDIENCE,
                 issuer=ISSUER,
                 leeway=LEEWAY_SECONDS,
-                options={"require": _REQUIRED},
+                # The audience is checked in ``_claims_of``: the dashboard's, or an app's.
+                options={"require": _REQUIRED, "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenExpired("The access token has expired; refresh it") from exc
