@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import nats
@@ -11,6 +13,7 @@ import pytest
 from stackbe_common.apikeys import hash_key
 from stackbe_common.bus import request
 from stackbe_common.db import create_pool
+from stackbe_common.infra import NatsServer
 from stackbe_events import rpc
 from stackbe_identity.app import SCHEMA
 from stackbe_identity.consumers import responders, subscribe_key_use
@@ -18,19 +21,25 @@ from stackbe_identity.tokens import SigningKeys
 
 
 @pytest.fixture(scope="module")
-async def nc(nats_url, identity_settings, identity_db) -> AsyncIterator[nats.NATS]:
-    """Identity's responders running on a real NATS server, as the worker runs them."""
-    pool = await create_pool(identity_db, SCHEMA)
-    client = await nats.connect(nats_url)
-    started = responders(client, pool, SigningKeys.parse(identity_settings.jwt_signing_keys))
-    for responder in started:
-        await responder.start()
-    await subscribe_key_use(client, pool)
-    yield client
-    for responder in started:
-        await responder.stop()
-    await client.close()
-    await pool.close()
+async def nc(identity_settings, identity_db) -> AsyncIterator[nats.NATS]:
+    """Identity's responders on a nats-server of their own, as the worker runs them (the
+    end-to-end suite's identity worker would otherwise answer on a shared server)."""
+    with tempfile.TemporaryDirectory(prefix="stackbe-responders-") as tmp:
+        server = NatsServer(Path(tmp) / "js").start()
+        pool = await create_pool(identity_db, SCHEMA)
+        client = await nats.connect(server.url)
+        started = responders(client, pool, SigningKeys.parse(identity_settings.jwt_signing_keys))
+        for responder in started:
+            await responder.start()
+        await subscribe_key_use(client, pool)
+        try:
+            yield client
+        finally:
+            for responder in started:
+                await responder.stop()
+            await client.close()
+            await pool.close()
+            server.stop()
 
 
 async def resolve(nc, key: str) -> rpc.ResolvedKey | None:

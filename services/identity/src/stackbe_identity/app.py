@@ -9,13 +9,14 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from stackbe_common import bus
-from stackbe_common.clock import SystemClock
+from stackbe_common.clock import Clock, SystemClock
 from stackbe_common.config import load_or_exit
 from stackbe_common.db import create_pool
 from stackbe_common.logging import configure_logging
 from stackbe_common.web import create_service_app
 
 from .config import IdentitySettings
+from .customer_routes import CUSTOMER_ROUTES
 from .deps import Deps
 from .mail import Mailer
 from .routes import ROUTES
@@ -24,17 +25,17 @@ from .tokens import SigningKeys
 SCHEMA = "identity"
 
 
-def build_deps(settings: IdentitySettings) -> Deps:
+def build_deps(settings: IdentitySettings, clock: Clock) -> Deps:
     return Deps(
         settings=settings,
         keys=SigningKeys.parse(settings.jwt_signing_keys),
         mailer=Mailer(settings.smtp_url, settings.mail_from, log_links=settings.dev),
-        clock=SystemClock(),
+        clock=clock,
     )
 
 
-def create_app(settings: IdentitySettings) -> Litestar:
-    deps = build_deps(settings)
+def create_app(settings: IdentitySettings, clock: Clock | None = None) -> Litestar:
+    deps = build_deps(settings, clock or SystemClock())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -50,7 +51,7 @@ def create_app(settings: IdentitySettings) -> Litestar:
         name=SCHEMA,
         secret=settings.secret,
         keyring=settings.keyring,
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *CUSTOMER_ROUTES],
         lifespan=lifespan,
         dependencies={"deps": Provide(lambda: deps, sync_to_thread=False)},
     )

@@ -51,7 +51,7 @@ def customer_out(row: asyncpg.Record) -> s.Customer:
     )
 
 
-def _fact(
+def fact_of(
     cls: type[CustomerCreated] | type[CustomerUpdated], deps: Deps, row: asyncpg.Record
 ) -> CustomerCreated | CustomerUpdated:
     return event(
@@ -90,7 +90,7 @@ async def create_customer(
             )
     except asyncpg.UniqueViolationError as exc:
         raise _exists(exc) from exc
-    await outbox.record(conn, _fact(CustomerCreated, deps, row))
+    await outbox.record(conn, fact_of(CustomerCreated, deps, row))
     return customer_out(row)
 
 
@@ -154,5 +154,5 @@ async def update_customer(
     if row is None:
         raise CustomerNotFound()
     if any(row[f] != current[f] for f in ("email", "name", "external_id", "metadata")):
-        await outbox.record(conn, _fact(CustomerUpdated, deps, row))
+        await outbox.record(conn, fact_of(CustomerUpdated, deps, row))
     return customer_out(row)

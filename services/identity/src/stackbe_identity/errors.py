@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackbe_common.errors import Conflict, Forbidden, NotFound, Unauthorized
+from stackbe_common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 
 
 class TenantNotFound(NotFound):
@@ -78,3 +78,15 @@ class CustomerExists(Conflict):
 
 class AppCredentialRequired(Unauthorized):
     default_message = "This endpoint needs an app key, or a tenant credential with X-StackBE-App"
+
+
+class SessionInvalid(Unauthorized):
+    code = "SESSION_INVALID"
+    default_message = "This endpoint needs a customer session of this app"
+
+
+class RedirectNotAllowed(InvalidInput):
+    default_message = "redirectUrl is not one of the app's allowedRedirectUrls"
+
+    def __init__(self) -> None:
+        super().__init__(field="redirectUrl")

@@ -24,14 +24,22 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def confirm_page(token: str) -> str:
+def confirm_page(token: str, action: str = "/v1/auth/confirm", product: str = "StackBE") -> str:
     """A GET shows this; only the form's POST spends the token."""
     return _page(
-        "Sign in to StackBE",
-        "<h1>Sign in to StackBE</h1><p>Press the button to finish signing in.</p>"
-        '<form method=post action="/v1/auth/confirm">'
+        f"Sign in to {product}",
+        f"<h1>Sign in to {escape(product)}</h1><p>Press the button to finish signing in.</p>"
+        f'<form method=post action="{escape(action, quote=True)}">'
         f'<input type=hidden name=token value="{escape(token, quote=True)}">'
         "<button type=submit>Sign in</button></form>",
+    )
+
+
+def customer_signed_in_page(product: str, email: str) -> str:
+    return _page(
+        "Signed in",
+        f"<h1>Signed in</h1><p>You are signed in to {escape(product)} as {escape(email)}.</p>"
+        "<p>You can close this page and return to the app.</p>",
     )
 
 

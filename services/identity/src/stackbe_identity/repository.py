@@ -474,3 +474,56 @@ async def update_customer(
     return await conn.fetchrow(
         UPDATE_CUSTOMER, tenant_id, app_id, customer_id, email, name, external_id, metadata
     )
+
+
+# Customer sign-in
+
+
+async def get_live_app(conn: asyncpg.Connection, app_id: str) -> Row | None:
+    """An app by id alone, for public endpoints that name it in their path."""
+    return await conn.fetchrow("SELECT * FROM apps WHERE id = $1 AND archived_at IS NULL", app_id)
+
+
+async def find_customer_by_email(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str, email: str
+) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM customers WHERE tenant_id = $1 AND app_id = $2 AND email = $3",
+        tenant_id,
+        app_id,
+        email,
+    )
+
+
+INSERT_CUSTOMER_LINK = """
+INSERT INTO customer_links (token_hash, tenant_id, app_id, customer_id, redirect_url, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+
+async def insert_customer_link(
+    conn: asyncpg.Connection,
+    token_hash: str,
+    tenant_id: str,
+    app_id: str,
+    customer_id: str,
+    redirect_url: str | None,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        INSERT_CUSTOMER_LINK, token_hash, tenant_id, app_id, customer_id, redirect_url, expires_at
+    )
+
+
+async def lock_customer_link(conn: asyncpg.Connection, app_id: str, token_hash: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM customer_links WHERE token_hash = $1 AND app_id = $2 FOR UPDATE",
+        token_hash,
+        app_id,
+    )
+
+
+async def spend_customer_link(conn: asyncpg.Connection, token_hash: str, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE customer_links SET used_at = $2 WHERE token_hash = $1", token_hash, now
+    )

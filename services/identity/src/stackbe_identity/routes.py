@@ -13,7 +13,7 @@ from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
 from stackbe_common.web import Caller, Conn, Json, Uow, parse
 
-from . import auth, customers, service
+from . import auth, service
 from . import schemas as s
 from .deps import Deps
 from .pages import confirm_page, failed_page, signed_in_page
@@ -236,48 +236,6 @@ async def revoke_app_key(
     return await service.revoke_api_key(conn, deps, caller, app_id, key_id)
 
 
-# Customers (app scope)
-
-
-@post("/v1/customers", status_code=201, summary="Create a customer")
-async def create_customer(
-    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.CreateCustomer]
-) -> s.Customer:
-    body = parse(data, s.CreateCustomer)
-    return await customers.create_customer(conn, deps, caller, body)
-
-
-@get("/v1/customers", summary="List customers, or look one up by email or externalId")
-async def list_customers(
-    conn: Conn,
-    caller: Caller,
-    limit: Limit = None,
-    starting_after: After = None,
-    email: FromQuery[str | None] = None,
-    externalId: FromQuery[str | None] = None,
-) -> Page[s.Customer]:
-    return await customers.list_customers(
-        conn, caller, page_params(limit, starting_after), email, externalId
-    )
-
-
-@get("/v1/customers/{customer_id:str}", summary="Get a customer")
-async def get_customer(conn: Conn, caller: Caller, customer_id: FromPath[str]) -> s.Customer:
-    return await customers.get_customer(conn, caller, customer_id)
-
-
-@patch("/v1/customers/{customer_id:str}", summary="Update a customer")
-async def update_customer(
-    conn: Conn,
-    deps: DepsT,
-    caller: Caller,
-    customer_id: FromPath[str],
-    data: Json[s.UpdateCustomer],
-) -> s.Customer:
-    body = parse(data, s.UpdateCustomer)
-    return await customers.update_customer(conn, deps, caller, customer_id, body)
-
-
 ROUTES = [
     create_tenant,
     get_tenant,
@@ -305,8 +263,4 @@ ROUTES = [
     create_app_key,
     list_app_keys,
     revoke_app_key,
-    create_customer,
-    list_customers,
-    get_customer,
-    update_customer,
 ]

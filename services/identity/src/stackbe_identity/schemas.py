@@ -191,3 +191,25 @@ class Customer(Output):
     metadata: dict[str, str | int | float | bool | None]
     created_at: datetime
     updated_at: datetime
+
+
+# Customer sign-in
+
+
+class RequestCustomerLink(Input, frozen=True):
+    email: Email
+    redirect_url: RedirectUrl | None = None
+
+
+class CustomerSession(Output):
+    session_token: str
+    customer: Customer
+    expires_at: datetime
+
+
+class SessionView(Output):
+    """The signed-in customer; subscription and entitlements arrive with those services."""
+
+    customer: Customer
+    subscription: dict[str, object] | None = None
+    entitlements: dict[str, object] = {}

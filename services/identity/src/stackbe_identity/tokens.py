@@ -80,6 +80,31 @@ class SigningKeys:
         }
         return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 
+    def issue_customer_token(
+        self,
+        *,
+        customer_id: str,
+        tenant_id: str,
+        app_id: str,
+        session_id: str,
+        now: datetime,
+        ttl: timedelta,
+    ) -> str:
+        """A customer session: its audience is the app, so another app's gateway scope
+        never accepts it."""
+        kid, key = self.keys[0]
+        claims = {
+            "iss": ISSUER,
+            "aud": app_id,
+            "kind": "customer",
+            "sub": customer_id,
+            "tid": tenant_id,
+            "sid": session_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+        }
+        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
+
 
 def new_secret() -> str:
     """A 256-bit random token for magic links and refresh tokens."""

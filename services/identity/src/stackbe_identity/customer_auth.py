@@ -1,0 +1,172 @@
+"""Customer sign-in for an app: magic links, session tokens, app-managed sessions.
+
+A customer's session token is a JWT whose audience is its app, so no other app accepts
+it. Links work once, expire, and are spent only by the confirmation page's POST. The
+request path does the same work for known and unknown emails; finding (or, with the
+app's ``autoCreateCustomers``, creating) the customer happens after the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import asyncpg
+
+from stackbe_common import outbox
+from stackbe_common.errors import AppNotFound, RateLimited, TokenExpired
+from stackbe_common.ids import has_prefix, new_id
+from stackbe_common.logging import get_logger
+from stackbe_common.scope import Scope
+from stackbe_common.uow import UnitOfWork
+from stackbe_events.identity import CustomerCreated
+
+from . import repository as repo
+from . import schemas as s
+from .access import app_of
+from .customers import customer_out, fact_of
+from .deps import Deps
+from .errors import (
+    CustomerNotFound,
+    RedirectNotAllowed,
+    SessionInvalid,
+    TokenAlreadyUsed,
+    TokenInvalid,
+)
+from .service import normalise_email
+from .tokens import hash_secret, new_secret
+
+log = get_logger(__name__)
+
+
+async def live_app(conn: asyncpg.Connection, app_id: str) -> asyncpg.Record:
+    row = await repo.get_live_app(conn, app_id) if has_prefix(app_id, "app") else None
+    if row is None:
+        raise AppNotFound()
+    return row
+
+
+async def request_link(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    uow: UnitOfWork,
+    caller: Scope,
+    app_id: str,
+    data: s.RequestCustomerLink,
+) -> None:
+    app = await live_app(conn, app_id)
+    if data.redirect_url is not None and data.redirect_url not in app["allowed_redirect_urls"]:
+        raise RedirectNotAllowed()
+    email = normalise_email(data.email)
+    since = deps.clock.now() - timedelta(hours=1)
+    by_email, by_ip = await repo.count_recent_sends(conn, email, caller.client_ip, since)
+    if caller.client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
+        raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
+    await repo.insert_send(conn, email, caller.client_ip)
+    if by_email < deps.settings.magic_links_per_email_per_hour:
+        pool = uow.pool
+        uow.after_commit(lambda: _send_link(pool, deps, app, email, data.redirect_url))
+
+
+async def _send_link(
+    pool: asyncpg.Pool, deps: Deps, app: asyncpg.Record, email: str, redirect_url: str | None
+) -> None:
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            customer = await repo.find_customer_by_email(conn, app["tenant_id"], app["id"], email)
+            if customer is None and app["auto_create_customers"]:
+                customer = await repo.insert_customer(
+                    conn, new_id("cust"), app["tenant_id"], app["id"], email, None, None, {}
+                )
+                await outbox.record(conn, fact_of(CustomerCreated, deps, customer))
+            if customer is None:
+                return
+            token = new_secret()
+            expires = deps.clock.now() + timedelta(seconds=deps.settings.magic_link_seconds)
+            await repo.insert_customer_link(
+                conn,
+                hash_secret(token),
+                app["tenant_id"],
+                app["id"],
+                customer["id"],
+                redirect_url,
+                expires,
+            )
+        link = (
+            f"{deps.settings.public_url}/v1/apps/{app['id']}/auth/confirm?"
+            f"{urlencode({'token': token})}"
+        )
+        minutes = deps.settings.magic_link_seconds // 60
+        text = (
+            f"Open this link to sign in to {app['name']}:\n\n{link}\n\n"
+            f"It works once and expires in {minutes} minutes. "
+            "If you did not ask for it, ignore this message.\n"
+        )
+        await deps.mailer.send(email, f"Your {app['name']} sign-in link", text, link=link)
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.error("customer_link.not_sent", app_id=app["id"], error=repr(exc))
+
+
+async def _session(deps: Deps, app: asyncpg.Record, customer: asyncpg.Record) -> s.CustomerSession:
+    now = deps.clock.now()
+    ttl = timedelta(days=app["customer_session_days"])
+    token = deps.keys.issue_customer_token(
+        customer_id=customer["id"],
+        tenant_id=customer["tenant_id"],
+        app_id=app["id"],
+        session_id=new_id("sess"),
+        now=now,
+        ttl=ttl,
+    )
+    return s.CustomerSession(
+        session_token=token, customer=customer_out(customer), expires_at=now + ttl
+    )
+
+
+async def verify_link(
+    conn: asyncpg.Connection, deps: Deps, app_id: str, token: str
+) -> tuple[s.CustomerSession, str | None]:
+    """The session for a link's token, and where the customer asked to be sent back."""
+    app = await live_app(conn, app_id)
+    token_hash = hash_secret(token)
+    link = await repo.lock_customer_link(conn, app_id, token_hash)
+    now = deps.clock.now()
+    if link is None:
+        raise TokenInvalid()
+    if link["used_at"] is not None:
+        raise TokenAlreadyUsed()
+    if link["expires_at"] <= now:
+        raise TokenExpired()
+    await repo.spend_customer_link(conn, token_hash, now)
+    customer = await repo.get_customer(conn, link["tenant_id"], app_id, link["customer_id"])
+    if customer is None:
+        raise TokenInvalid()
+    return await _session(deps, app, customer), link["redirect_url"]
+
+
+async def mint_session(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, customer_id: str
+) -> s.CustomerSession:
+    """App-managed auth: the app vouches for its own signed-in user."""
+    tenant_id, app_id = app_of(caller, write=True)
+    app = await live_app(conn, app_id)
+    customer = None
+    if has_prefix(customer_id, "cust"):
+        customer = await repo.get_customer(conn, tenant_id, app_id, customer_id)
+    if customer is None:
+        raise CustomerNotFound()
+    return await _session(deps, app, customer)
+
+
+async def current_session(conn: asyncpg.Connection, caller: Scope, app_id: str) -> s.SessionView:
+    if (
+        caller.principal.kind != "customer"
+        or caller.app_id != app_id
+        or caller.tenant_id is None
+        or caller.principal.id is None
+    ):
+        raise SessionInvalid()
+    customer = await repo.get_customer(conn, caller.tenant_id, app_id, caller.principal.id)
+    if customer is None:
+        raise SessionInvalid()
+    return s.SessionView(customer=customer_out(customer))
