@@ -71,3 +71,17 @@ def test_the_events_page_lists_every_subject():
     page = (Path(__file__).parents[3] / "docs" / "events.md").read_text()
     missing = [s for s in SUBJECTS if f"`{s}`" not in page]
     assert missing == []
+
+
+def test_request_reply_subjects_stay_outside_every_event_stream():
+    from stackbe_events import rpc
+
+    subjects = [
+        v
+        for k, v in vars(rpc).items()
+        if k.isupper() and isinstance(v, str) and v.startswith("stackbe.")
+    ]
+    assert subjects
+    for subject in subjects:
+        for context in stackbe_events.CONTEXTS:
+            assert not subject.startswith(f"stackbe.{context}."), subject

@@ -178,3 +178,25 @@ async def test_a_tenant_credential_without_an_app_is_refused(api):
     tenant = await api.new_tenant()
     r = await api.call("POST", "/v1/customers", tenant.scope(), json={"email": "t@example.com"})
     assert r.status_code == 401 and "X-StackBE-App" in r.json()["message"]
+
+
+async def test_a_customer_session_cannot_use_the_apps_customer_api(api):
+    tenant = await api.new_tenant()
+    app = await new_app(api, tenant)
+    created = (
+        await api.call(
+            "POST", "/v1/customers", tenant.app_key(app), json={"email": "nosy@example.com"}
+        )
+    ).json()
+    nosy = Scope(
+        principal=Principal(kind="customer", id=created["id"]), tenant_id=tenant.id, app_id=app
+    )
+    for method, path, body in (
+        ("GET", "/v1/customers", None),
+        ("GET", f"/v1/customers/{created['id']}", None),
+        ("PATCH", f"/v1/customers/{created['id']}", {"name": "Me"}),
+        ("POST", "/v1/customers", {"email": "other@example.com"}),
+        ("POST", f"/v1/customers/{created['id']}/sessions", None),
+    ):
+        r = await api.call(method, path, nosy, json=body)
+        assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED", (method, path)

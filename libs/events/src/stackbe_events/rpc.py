@@ -33,8 +33,9 @@ DASHBOARD_TOKEN_AUDIENCE = "stackbe-dashboard"
 RESOLVE_KEY = "stackbe.rpc.identity.resolve_key.v1"
 RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"
 JWKS = "stackbe.rpc.identity.jwks.v1"
-# Core NATS (not JetStream): gateways report key use in batches; identity records it.
-KEYS_USED = "stackbe.identity.api_key.used"
+# Core NATS, outside every stream's subjects (streams hold only events): gateways report
+# key use in batches; identity records it.
+KEYS_USED = "stackbe.rpc.identity.keys_used.v1"
 
 
 class ResolveKey(msgspec.Struct, frozen=True, rename="camel"):

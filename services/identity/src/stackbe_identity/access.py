@@ -13,6 +13,7 @@ from .errors import (
 )
 
 TENANT_PRINCIPALS = frozenset({"tenant_key", "member"})
+APP_PRINCIPALS = frozenset({"app_key", "tenant_key", "member"})
 
 
 def tenant_of(caller: Scope, *, write: bool = False) -> str:
@@ -37,6 +38,8 @@ def app_of(caller: Scope, *, write: bool = False) -> tuple[str, str]:
     """(tenant id, app id) for app-level endpoints: an app key, or a tenant credential that
     named the app in ``X-StackBE-App`` (the gateway checked it belongs to the tenant)."""
     if caller.tenant_id is None or caller.app_id is None:
+        raise AppCredentialRequired()
+    if caller.principal.kind not in APP_PRINCIPALS:  # a customer's session is not the app's
         raise AppCredentialRequired()
     if write and caller.role == "viewer":
         raise ReadOnlyRole()
