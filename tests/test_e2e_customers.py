@@ -106,3 +106,24 @@ async def test_a_customer_signs_in_through_the_gateway_and_another_app_refuses_t
     listed = await http.get("/v1/customers", headers=bearer(session["sessionToken"]))
     assert_error(listed, 401, "UNAUTHORIZED")
     assert (await http.get("/v1/customers", headers=bearer(other_key))).json()["data"] == []
+
+
+async def test_a_tenant_key_reaches_an_apps_customers_only_by_naming_the_app(http):
+    tenant_key = (await new_tenant(http))["apiKey"]
+    app, app_key = await new_app(http, tenant_key)
+    other, _ = await new_app(http, tenant_key)
+    created = (
+        await http.post(
+            "/v1/customers", headers=bearer(app_key), json={"email": "named@example.com"}
+        )
+    ).json()
+    without = await http.get(f"/v1/customers/{created['id']}", headers=bearer(tenant_key))
+    assert_error(without, 401, "UNAUTHORIZED")
+    named = await http.get(
+        f"/v1/customers/{created['id']}", headers={**bearer(tenant_key), "X-StackBE-App": app}
+    )
+    assert named.status_code == 200 and named.json()["email"] == "named@example.com"
+    wrong = await http.get(
+        f"/v1/customers/{created['id']}", headers={**bearer(tenant_key), "X-StackBE-App": other}
+    )
+    assert_error(wrong, 404, "CUSTOMER_NOT_FOUND")
