@@ -200,3 +200,25 @@ async def test_a_customer_session_cannot_use_the_apps_customer_api(api):
     ):
         r = await api.call(method, path, nosy, json=body)
         assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED", (method, path)
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a@b.co", "name": "   "}, "name"),
+        ({"email": "a@b.co", "name": "n" * 201}, "name"),
+        ({"email": "a@b.co", "externalId": ""}, "externalId"),
+        ({"email": "a@b.co", "externalId": "x" * 256}, "externalId"),
+        ({"email": "a@b.co", "externalId": 42}, "externalId"),
+        ({"email": "a@b.co", "unknown": 1}, "unknown"),
+        ({}, "email"),
+    ],
+)
+async def test_a_bad_customer_field_is_400_naming_it_and_writes_nothing(api, db, body, field):
+    tenant = await api.new_tenant()
+    app = await new_app(api, tenant)
+    r = await api.call("POST", "/v1/customers", tenant.app_key(app), json=body)
+    assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", r.text
+    assert r.json()["field"] == field
+    assert await count(db, tenant.id) == 0
