@@ -22,13 +22,14 @@ async def platform(
     nats_url: str,
     mailbox: Mailbox,
 ) -> AsyncIterator[Platform]:
-    """identity (serve + worker) and the gateway, each its own process, on free ports."""
-    stack = Platform(services=["identity"], output=sys.stderr)
+    """identity and catalog (serve + worker each) and the gateway, each its own process, on
+    free ports."""
+    stack = Platform(services=["identity", "catalog"], output=sys.stderr)
     await asyncio.to_thread(
         stack.start,
         database_url,
         nats_url,
-        ports={"identity": free_port()},
+        ports={"identity": free_port(), "catalog": free_port()},
         env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}", "STACKBE_DEV": "false"},
     )
     yield stack

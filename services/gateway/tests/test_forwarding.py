@@ -177,7 +177,7 @@ async def test_an_unreachable_upstream_is_service_unavailable_without_a_trace(
     key, _ = identity.add_key(identity.tenant())
     down = f"http://127.0.0.1:{free_port()}"
 
-    async with make_gateway(upstreams={"identity": down}) as gateway:
+    async with make_gateway(upstreams={"identity": down, "catalog": down}) as gateway:
         response = await gateway.get("/v1/tenants/me", headers=bearer(key))
 
     _error(response, 503, "SERVICE_UNAVAILABLE")

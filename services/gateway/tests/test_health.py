@@ -8,7 +8,7 @@ import httpx
 
 from stackbe_common.infra import free_port
 
-from .support import FakeIdentity
+from .support import FakeIdentity, Upstream
 
 
 async def test_health_answers_while_the_process_is_up(gateway: httpx.AsyncClient) -> None:
@@ -23,18 +23,21 @@ async def test_ready_when_nats_and_every_upstream_answer(gateway: httpx.AsyncCli
     response = await gateway.get("/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"ready": True, "checks": {"nats": True, "identity": True}}
+    assert response.json() == {
+        "ready": True,
+        "checks": {"nats": True, "identity": True, "catalog": True},
+    }
 
 
 async def test_not_ready_when_an_upstream_is_down(
-    make_gateway: Any, identity: FakeIdentity
+    make_gateway: Any, identity: FakeIdentity, upstream: Upstream
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    async with make_gateway(upstreams={"identity": down}) as gateway:
+    async with make_gateway(upstreams={"identity": down, "catalog": upstream.url}) as gateway:
         response = await gateway.get("/ready")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {"nats": True, "identity": False}
+    assert response.json()["checks"] == {"nats": True, "identity": False, "catalog": True}
 
 
 async def test_metrics_are_exposed_for_prometheus(gateway: httpx.AsyncClient) -> None:

@@ -103,7 +103,9 @@ async def test_openapi_json_merges_every_upstream_into_one_public_document(
 async def test_openapi_json_is_unavailable_when_no_upstream_answers(
     make_gateway: Any, identity: FakeIdentity
 ) -> None:
-    async with make_gateway(upstreams={"identity": "http://127.0.0.1:9"}) as gateway:
+    async with make_gateway(
+        upstreams={"identity": "http://127.0.0.1:9", "catalog": "http://127.0.0.1:9"}
+    ) as gateway:
         response = await gateway.get("/openapi.json")
 
     assert response.status_code == 503

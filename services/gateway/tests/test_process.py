@@ -39,6 +39,7 @@ async def served(settings: GatewaySettings, identity: FakeIdentity) -> AsyncIter
         "STACKBE_NATS_URL": settings.nats_url,
         "STACKBE_INTERNAL_SECRET": settings.internal_secret,
         "STACKBE_IDENTITY_URL": settings.identity_url,
+        "STACKBE_CATALOG_URL": settings.catalog_url,
         "STACKBE_LOG_JSON": "true",
     }
     process = await asyncio.create_subprocess_exec(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from .errors import InvalidInput
 
-__all__ = ["Page", "PageParams", "make_page", "page_params"]
+__all__ = ["Page", "PageParams", "make_page", "page_of", "page_params"]
 
 T = TypeVar("T")
 
@@ -50,3 +50,8 @@ def page_params(limit: str | int | None, starting_after: str | None) -> PagePara
 def make_page(rows: Sequence[T], params: PageParams) -> Page[T]:
     """Rows were fetched with ``limit + 1`` to learn whether there are more."""
     return Page(data=list(rows[: params.limit]), has_more=len(rows) > params.limit)
+
+
+def page_of(rows: Sequence[Any], params: PageParams, convert: Callable[[Any], T]) -> Page[T]:
+    """``make_page`` over rows converted to their response type."""
+    return make_page([convert(row) for row in rows], params)

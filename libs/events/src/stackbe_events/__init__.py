@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import msgspec
 
-from . import identity, rpc
+from . import catalog, identity, rpc
 from .base import REGISTRY, Event, event_type_for, register, stream_for, subject_of
+from .catalog import (
+    PlanArchived,
+    PlanCreated,
+    PlanDeprecated,
+    PlanUpdated,
+    ProductCreated,
+    ProductUpdated,
+)
 from .identity import (
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -41,8 +49,15 @@ __all__ = [
     "MemberRemoved",
     "MemberSignedOut",
     "MemberUpdated",
+    "PlanArchived",
+    "PlanCreated",
+    "PlanDeprecated",
+    "PlanUpdated",
+    "ProductCreated",
+    "ProductUpdated",
     "TenantCreated",
     "UnknownSubject",
+    "catalog",
     "decode",
     "encode",
     "event_type_for",

@@ -11,6 +11,7 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
     """What the gateway needs; it has no database, unlike the services behind it."""
 
     identity_url: str = "http://127.0.0.1:8101"
+    catalog_url: str = "http://127.0.0.1:8102"
     rate_limit_per_minute: int = 1000
     customer_rate_limit_per_minute: int = 100
     anonymous_rate_limit_per_minute: int = 300
@@ -24,4 +25,7 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
     @property
     def upstreams(self) -> dict[str, str]:
         """Base URL of each service the route table names."""
-        return {"identity": self.identity_url.rstrip("/")}
+        return {
+            "identity": self.identity_url.rstrip("/"),
+            "catalog": self.catalog_url.rstrip("/"),
+        }

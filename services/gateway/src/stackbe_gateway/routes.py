@@ -27,6 +27,8 @@ ROUTES: dict[str, str] = {
     "/v1/auth": "identity",
     "/v1/apps": "identity",
     "/v1/customers": "identity",
+    "/v1/products": "catalog",
+    "/v1/plans": "catalog",
     "/.well-known": "identity",
 }
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from stackbe_common.access import ReadOnlyRole, app_of
 from stackbe_common.scope import Scope
 
-from .errors import (
-    AppCredentialRequired,
-    DashboardTokenRequired,
-    NotSignedIn,
-    ReadOnlyRole,
-    TenantCredentialRequired,
-)
+from .errors import DashboardTokenRequired, NotSignedIn, TenantCredentialRequired
+
+__all__ = ["app_of", "member_of", "tenant_of"]
 
 TENANT_PRINCIPALS = frozenset({"tenant_key", "member"})
-APP_PRINCIPALS = frozenset({"app_key", "tenant_key", "member"})
 
 
 def tenant_of(caller: Scope, *, write: bool = False) -> str:
@@ -32,15 +28,3 @@ def member_of(caller: Scope) -> tuple[str, str]:
     if caller.principal.kind != "member" or not caller.principal.id or not caller.tenant_id:
         raise DashboardTokenRequired()
     return caller.tenant_id, caller.principal.id
-
-
-def app_of(caller: Scope, *, write: bool = False) -> tuple[str, str]:
-    """(tenant id, app id) for app-level endpoints: an app key, or a tenant credential that
-    named the app in ``X-StackBE-App`` (the gateway checked it belongs to the tenant)."""
-    if caller.tenant_id is None or caller.app_id is None:
-        raise AppCredentialRequired()
-    if caller.principal.kind not in APP_PRINCIPALS:  # a customer's session is not the app's
-        raise AppCredentialRequired()
-    if write and caller.role == "viewer":
-        raise ReadOnlyRole()
-    return caller.tenant_id, caller.app_id

@@ -13,7 +13,7 @@ import msgspec
 
 from stackbe_common import outbox
 from stackbe_common.ids import has_prefix, new_id
-from stackbe_common.pagination import Page, PageParams
+from stackbe_common.pagination import Page, PageParams, page_of
 from stackbe_common.scope import Scope
 from stackbe_events.identity import CustomerCreated, CustomerUpdated
 
@@ -22,7 +22,7 @@ from . import schemas as s
 from .access import app_of
 from .deps import Deps
 from .errors import CustomerExists, CustomerNotFound
-from .service import event, normalise_email, page_of
+from .service import event, normalise_email
 
 _CONFLICTS = {
     "customers_app_email_key": "A customer with this email already exists in the app",

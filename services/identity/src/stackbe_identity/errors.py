@@ -44,10 +44,6 @@ class TenantCredentialRequired(Forbidden):
     default_message = "This endpoint needs a tenant API key or a dashboard token, not an app key"
 
 
-class ReadOnlyRole(Forbidden):
-    default_message = "The viewer role is read-only"
-
-
 class OwnerRoleRequired(Forbidden):
     default_message = "Only an owner may grant or change the owner role"
 
@@ -74,10 +70,6 @@ class CustomerNotFound(NotFound):
 class CustomerExists(Conflict):
     code = "CUSTOMER_EXISTS"
     default_message = "A customer with this email or externalId already exists in the app"
-
-
-class AppCredentialRequired(Unauthorized):
-    default_message = "This endpoint needs an app key, or a tenant credential with X-StackBE-App"
 
 
 class SessionInvalid(Unauthorized):

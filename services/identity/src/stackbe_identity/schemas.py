@@ -8,24 +8,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from stackbe_common.fields import Input, Moment, Name, Output
 from stackbe_common.metadata import Metadata
 
 Role = Literal["owner", "admin", "viewer"]
-# Text that Postgres can store (no NUL) and that is not only white space.
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 Email = Annotated[
     str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 ]
-Moment = Annotated[datetime, Meta(tz=True)]  # an ISO 8601 time with its offset
 AppId = Annotated[str, Meta(pattern=r"^app_[0-9a-z]{26}$")]
-
-
-class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):
-    """Base of every request body."""
-
-
-class Output(msgspec.Struct, kw_only=True, rename="camel"):
-    """Base of every response body."""
 
 
 # Tenants and members

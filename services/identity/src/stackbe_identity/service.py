@@ -3,7 +3,6 @@ commit; events go out through the outbox in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -12,7 +11,7 @@ import asyncpg
 from stackbe_common import apikeys, outbox
 from stackbe_common.errors import AppNotFound, InvalidInput
 from stackbe_common.ids import has_prefix, new_id
-from stackbe_common.pagination import Page, PageParams, make_page
+from stackbe_common.pagination import Page, PageParams, page_of
 from stackbe_common.scope import Scope
 from stackbe_events import Event
 from stackbe_events import identity as ev
@@ -42,12 +41,6 @@ def event(cls: type[E], deps: Deps, tenant_id: str, app_id: str | None = None, *
     return cls(
         id=new_id("evt"), occurred_at=deps.clock.now(), tenant_id=tenant_id, app_id=app_id, **fields
     )
-
-
-def page_of(
-    rows: list[asyncpg.Record], params: PageParams, convert: Callable[[asyncpg.Record], T]
-) -> Page[T]:
-    return make_page([convert(r) for r in rows], params)
 
 
 # Conversions from rows

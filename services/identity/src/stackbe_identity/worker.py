@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
-
 from stackbe_common import bus, idempotency
 from stackbe_common.db import create_pool
-from stackbe_common.logging import get_logger
+from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 
@@ -19,21 +17,7 @@ from .config import IdentitySettings
 from .consumers import responders, subscribe_key_use
 from .tokens import SigningKeys
 
-log = get_logger(__name__)
-
-HOUSEKEEPING_SECONDS = 600
-
-
-async def housekeeping(pool: asyncpg.Pool) -> None:
-    """Delete expired sign-in rows and idempotency records, every ten minutes."""
-    while True:
-        try:
-            async with pool.acquire() as conn:
-                await repo.prune_expired(conn)
-                await idempotency.prune(conn)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("housekeeping.failed", error=repr(exc))
-        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+HOUSEKEEPING_SECONDS = 600  # expired sign-in rows and idempotency records
 
 
 async def run_worker(settings: ServiceSettings) -> None:
@@ -48,7 +32,9 @@ async def run_worker(settings: ServiceSettings) -> None:
         await subscribe_key_use(nc, pool)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
-            tasks.create_task(housekeeping(pool))
+            tasks.create_task(
+                run_periodically(pool, HOUSEKEEPING_SECONDS, repo.prune_expired, idempotency.prune)
+            )
     finally:
         await asyncio.shield(nc.drain())
         await pool.close()

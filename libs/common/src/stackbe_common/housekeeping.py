@@ -1,0 +1,29 @@
+"""A worker's periodic clean-up: run each job on a pooled connection, every so often."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from .logging import get_logger
+
+__all__ = ["Job", "run_periodically"]
+
+log = get_logger(__name__)
+
+Job = Callable[[asyncpg.Connection], Awaitable[Any]]
+
+
+async def run_periodically(pool: asyncpg.Pool, seconds: float, *jobs: Job) -> None:
+    """Run ``jobs`` now and then every ``seconds``; a failure is logged and retried later."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                for job in jobs:
+                    await job(conn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("housekeeping.failed", error=repr(exc))
+        await asyncio.sleep(seconds)

@@ -1,0 +1,29 @@
+"""The catalog worker: the outbox relay and housekeeping of idempotency records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stackbe_common import bus, idempotency
+from stackbe_common.db import create_pool
+from stackbe_common.housekeeping import run_periodically
+from stackbe_common.outbox import OutboxRelay
+from stackbe_common.service import ServiceSettings
+
+from .app import SCHEMA
+
+HOUSEKEEPING_SECONDS = 600
+
+
+async def run_worker(settings: ServiceSettings) -> None:
+    pool = await create_pool(settings.database_url, SCHEMA)
+    nc = await bus.connect(settings.nats_url, "stackbe-catalog-worker")
+    js = nc.jetstream()
+    try:
+        await bus.ensure_stream(js, SCHEMA)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
+    finally:
+        await asyncio.shield(nc.drain())
+        await pool.close()
