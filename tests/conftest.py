@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import nats
 import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
+import stackbe_events
 from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_port
 from stackbe_common.testing.smtp import Mailbox
@@ -65,3 +68,52 @@ def assert_error(r: httpx.Response, status: int, code: str) -> None:
     assert body["statusCode"] == status and body["code"] == code
     assert body["error"] and body["message"]
     assert "Traceback" not in r.text
+
+
+async def read_events(
+    nats_url: str,
+    context: str,
+    wanted: Callable[[stackbe_events.Event], bool],
+    count: int,
+    attempts: int = 100,
+) -> list[stackbe_events.Event]:
+    """The first ``count`` events of a context's stream that ``wanted`` picks, decoded with
+    stackbe_events, read by a fresh consumer from the start of the stream."""
+    nc = await nats.connect(nats_url)
+    seen: list[stackbe_events.Event] = []
+    try:
+        stream, subjects = stackbe_events.stream_for(context)
+        sub = await nc.jetstream().pull_subscribe(
+            subjects,
+            stream=stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0),
+        )
+        for _ in range(attempts):
+            try:
+                batch = await sub.fetch(200, timeout=0.5)
+            except nats.errors.TimeoutError:
+                batch = []
+            for msg in batch:
+                event = stackbe_events.decode(msg.subject, msg.data)
+                if wanted(event):
+                    seen.append(event)
+                await msg.ack()
+            if len(seen) >= count:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+    return seen
+
+
+async def new_app(http: httpx.AsyncClient, tenant_key: str, **settings: Any) -> tuple[str, str]:
+    """(app id, app key) of a new app of the tenant."""
+    app = (
+        await http.post("/v1/apps", headers=bearer(tenant_key), json={"name": "Shop", **settings})
+    ).json()["id"]
+    key = (
+        await http.post(
+            f"/v1/apps/{app}/api-keys", headers=bearer(tenant_key), json={"name": "backend"}
+        )
+    ).json()["key"]
+    return app, key

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-
-import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 import stackbe_events
 from stackbe_common.testing.smtp import token_in
 
-from .conftest import assert_error, bearer, new_tenant
-
-
-async def new_app(http, tenant_key: str, **settings) -> tuple[str, str]:
-    app = (
-        await http.post("/v1/apps", headers=bearer(tenant_key), json={"name": "Shop", **settings})
-    ).json()["id"]
-    key = (
-        await http.post(
-            f"/v1/apps/{app}/api-keys", headers=bearer(tenant_key), json={"name": "backend"}
-        )
-    ).json()["key"]
-    return app, key
+from .conftest import assert_error, bearer, new_app, new_tenant, read_events
 
 
 async def test_customer_events_reach_a_jetstream_consumer_decoded_with_stackbe_events(
@@ -44,31 +28,9 @@ async def test_customer_events_reach_a_jetstream_consumer_decoded_with_stackbe_e
     )
     assert r.status_code == 200
 
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        stream, subjects = stackbe_events.stream_for("identity")
-        sub = await js.pull_subscribe(
-            subjects,
-            stream=stream,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0),
-        )
-        seen: list[stackbe_events.Event] = []
-        for _ in range(100):
-            try:
-                batch = await sub.fetch(200, timeout=0.5)
-            except nats.errors.TimeoutError:
-                batch = []
-            for msg in batch:
-                event = stackbe_events.decode(msg.subject, msg.data)
-                if getattr(event, "customer_id", None) == created["id"]:
-                    seen.append(event)
-                await msg.ack()
-            if len(seen) == 2:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        await nc.close()
+    seen = await read_events(
+        nats_url, "identity", lambda e: getattr(e, "customer_id", None) == created["id"], 2
+    )
     first, second = seen
     assert isinstance(first, stackbe_events.CustomerCreated)
     assert (first.email, first.external_id, first.app_id) == (email, "u-1", created["appId"])

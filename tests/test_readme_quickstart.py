@@ -34,5 +34,7 @@ async def test_the_readme_quickstart_runs_verbatim(gateway_url):
     assert proc.returncode == 0, output + err.decode()
     assert re.search(r"tenant key: sbt_\w{38}", output)
     assert re.search(r"app key: sba_\w{38}", output)
+    assert '"entitlements":{"projects":10,"features":["analytics","exports"]}' in output
+    assert '"status":"active"' in output
     last = output.strip().splitlines()[-1]
     assert '"statusCode":401' in last and '"code":"UNAUTHORIZED"' in last
