@@ -131,3 +131,12 @@ async def test_another_app_of_the_same_tenant_sees_none_of_the_apps_data(http):
         assert (await http.get(path, headers=as_b)).json()["data"] == []
     assert (await http.get(f"/v1/plans/{plan}", headers=as_a)).status_code == 200
     assert_error(await http.get(f"/v1/plans/{plan}", headers=as_b), 404, "PLAN_NOT_FOUND")
+
+
+async def test_the_public_api_document_describes_the_catalog_beside_identity(http):
+    document = (await http.get("/openapi.json")).json()
+    for path in ("/v1/products", "/v1/products/{product_id}", "/v1/plans/{plan_id}/deprecate"):
+        assert path in document["paths"], sorted(document["paths"])
+    assert "/v1/customers" in document["paths"]
+    page = await http.get("/docs")
+    assert page.status_code == 200 and "/v1/plans/{plan_id}/archive" in page.text
