@@ -62,8 +62,39 @@ _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 _KEY_PATH = re.compile(r" - at `key` in `\$\.?([^`]*)`$")
 
 
+_IN_OBJECT = re.compile(r"^([A-Za-z_][\w.]*)\[\.\.\.\]$")  # "metadata[...]": a value of an object
+
+
+def _with_only(raw: Any, path: list[str], key: str) -> Any:
+    """``raw`` with the object at ``path`` cut down to its ``key`` alone."""
+    if not path:
+        return {key: raw[key]}
+    return {**raw, path[0]: _with_only(raw[path[0]], path[1:], key)}
+
+
+def _offending_key(raw: Any, type_: type[Any], dotted: str) -> str | None:
+    """Which key of the object at ``dotted`` holds the value msgspec refused (its message
+    says only ``[...]``): the one that alone still fails the same way."""
+    path = dotted.split(".")
+    container = raw
+    for part in path:
+        if not isinstance(container, dict) or part not in container:
+            return None
+        container = container[part]
+    if not isinstance(container, dict):
+        return None
+    for key in container:
+        try:
+            msgspec.convert(_with_only(raw, path, key), type_, strict=True)
+        except msgspec.ValidationError as exc:
+            if str(exc).endswith(f"`$.{dotted}[...]`"):
+                return str(key)
+    return None
+
+
 def parse(raw: Any, type_: type[T]) -> T:
-    """Decode a JSON body strictly into ``type_``; a mismatch is a 400 naming the field."""
+    """Decode a JSON body strictly into ``type_``; a mismatch is a 400 naming the field,
+    down to the key for a value inside an object (``metadata.plan``)."""
     try:
         return msgspec.convert(raw, type_, strict=True)
     except msgspec.ValidationError as exc:
@@ -71,6 +102,10 @@ def parse(raw: Any, type_: type[T]) -> T:
         key = _KEY_PATH.search(message)  # an object's key is wrong: "at `key` in `$.x`"
         at = key or _PATH.search(message)
         field = at.group(1) if at and at.group(1) else None
+        inside = _IN_OBJECT.match(field or "") if not key else None
+        if inside:
+            offending = _offending_key(raw, type_, inside.group(1))
+            field = f"{inside.group(1)}.{offending}" if offending is not None else inside.group(1)
         named = _FIELD_IN_MESSAGE.search(message)
         if named:
             field = f"{field}.{named.group(1)}" if field else named.group(1)
