@@ -12,10 +12,11 @@ import pytest
 
 from stackbe_common.apikeys import hash_key
 from stackbe_common.bus import request
+from stackbe_common.clock import SystemClock
 from stackbe_common.db import create_pool
 from stackbe_common.infra import NatsServer
 from stackbe_events import rpc
-from stackbe_identity.app import SCHEMA
+from stackbe_identity.app import SCHEMA, build_deps
 from stackbe_identity.consumers import responders, subscribe_key_use
 from stackbe_identity.tokens import SigningKeys
 
@@ -28,7 +29,7 @@ async def nc(identity_settings, identity_db) -> AsyncIterator[nats.NATS]:
         server = NatsServer(Path(tmp) / "js").start()
         pool = await create_pool(identity_db, SCHEMA)
         client = await nats.connect(server.url)
-        started = responders(client, pool, SigningKeys.parse(identity_settings.jwt_signing_keys))
+        started = responders(client, pool, build_deps(identity_settings, SystemClock()))
         for responder in started:
             await responder.start()
         await subscribe_key_use(client, pool)
@@ -81,7 +82,9 @@ async def test_keys_of_an_archived_app_no_longer_resolve(api, nc):
         rpc.ResolveApp(tenant_id=tenant.id, app_id=app["id"]),
         rpc.ResolvedApp | None,
     )
-    assert found == rpc.ResolvedApp(app_id=app["id"], tenant_id=tenant.id)
+    assert found == rpc.ResolvedApp(
+        app_id=app["id"], tenant_id=tenant.id, grace_period_days=7, gateway="sandbox"
+    )
     assert (await api.call("DELETE", f"/v1/apps/{app['id']}", tenant.scope())).status_code == 200
     assert await resolve(nc, key) is None
     gone = await request(
@@ -134,3 +137,46 @@ async def test_key_use_reported_in_a_batch_is_recorded_as_last_use(api, nc, db):
     )
     listed = (await api.call("GET", "/v1/api-keys", tenant.scope())).json()["data"]
     assert listed[0]["lastUsedAt"] == "2026-05-01T12:00:00Z"
+
+
+async def customer(nc, **fields) -> rpc.ResolvedCustomer | None:
+    return await request(
+        nc, rpc.RESOLVE_CUSTOMER, rpc.ResolveCustomer(**fields), rpc.ResolvedCustomer | None
+    )
+
+
+async def test_a_customer_is_found_by_id_or_email_and_created_by_email_once(api, nc, db):
+    tenant = await api.new_tenant()
+    app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "Shop"})).json()["id"]
+    scope = {"tenant_id": tenant.id, "app_id": app}
+
+    assert await customer(nc, **scope, email="new@example.com") is None  # no create asked
+    made = await asyncio.gather(
+        *(customer(nc, **scope, email="New@Example.com", create=True) for _ in range(3))
+    )
+    assert len({m.customer_id for m in made}) == 1 and sum(m.created for m in made) == 1
+    assert made[0].email == "new@example.com"
+    by_id = await customer(nc, **scope, customer_id=made[0].customer_id)
+    assert by_id is not None and by_id.email == "new@example.com" and not by_id.created
+    created_events = await db.fetchval(
+        "SELECT count(*) FROM outbox WHERE subject = 'stackbe.identity.customer.created.v1'"
+        " AND convert_from(payload, 'UTF8')::jsonb->>'customerId' = $1",
+        made[0].customer_id,
+    )
+    assert created_events == 1
+
+
+async def test_a_customer_of_another_app_or_tenant_is_not_resolved(api, nc):
+    tenant, other = await api.new_tenant(), await api.new_tenant()
+    app = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "A"})).json()["id"]
+    second = (await api.call("POST", "/v1/apps", tenant.scope(), json={"name": "B"})).json()["id"]
+    made = await customer(nc, tenant_id=tenant.id, app_id=app, email="a@example.com", create=True)
+    assert made is not None
+    assert (
+        await customer(nc, tenant_id=tenant.id, app_id=second, customer_id=made.customer_id) is None
+    )
+    assert await customer(nc, tenant_id=other.id, app_id=app, customer_id=made.customer_id) is None
+    assert (
+        await customer(nc, tenant_id=other.id, app_id=app, email="x@example.com", create=True)
+        is None
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from . import catalog, identity, rpc
+from . import catalog, identity, rpc, subscriptions
 from .base import REGISTRY, Event, event_type_for, register, stream_for, subject_of
 from .catalog import (
     PlanArchived,
@@ -66,6 +66,7 @@ __all__ = [
     "rpc",
     "stream_for",
     "subject_of",
+    "subscriptions",
 ]
 
 CONTEXTS = ("identity", "catalog", "subscriptions", "entitlements", "webhooks")

@@ -13,16 +13,21 @@ import msgspec
 __all__ = [
     "DASHBOARD_TOKEN_AUDIENCE",
     "DASHBOARD_TOKEN_ISSUER",
+    "GET_PLAN",
     "JWKS",
     "KEYS_USED",
     "RESOLVE_APP",
+    "RESOLVE_CUSTOMER",
     "RESOLVE_KEY",
     "GetJwks",
+    "GetPlan",
     "Jwks",
     "KeysUsed",
     "ResolveApp",
+    "ResolveCustomer",
     "ResolveKey",
     "ResolvedApp",
+    "ResolvedCustomer",
     "ResolvedKey",
 ]
 
@@ -33,6 +38,8 @@ DASHBOARD_TOKEN_AUDIENCE = "stackbe-dashboard"
 RESOLVE_KEY = "stackbe.rpc.identity.resolve_key.v1"
 RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"
 JWKS = "stackbe.rpc.identity.jwks.v1"
+RESOLVE_CUSTOMER = "stackbe.rpc.identity.resolve_customer.v1"
+GET_PLAN = "stackbe.rpc.catalog.get_plan.v1"
 # Core NATS, outside every stream's subjects (streams hold only events): gateways report
 # key use in batches; identity records it.
 KEYS_USED = "stackbe.rpc.identity.keys_used.v1"
@@ -62,6 +69,37 @@ class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
 
     app_id: str
     tenant_id: str
+    grace_period_days: int = 7
+    gateway: str = "sandbox"
+
+
+class ResolveCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    """An app's customer by id, or by email; with ``create`` an unknown email becomes a new
+    customer (``customer.created`` is recorded as for the public API)."""
+
+    tenant_id: str
+    app_id: str
+    customer_id: str | None = None
+    email: str | None = None
+    create: bool = False
+
+
+class ResolvedCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    """The customer; the reply is null when there is none (and none was created)."""
+
+    customer_id: str
+    email: str
+    name: str | None = None
+    external_id: str | None = None
+    created: bool = False
+
+
+class GetPlan(msgspec.Struct, frozen=True, rename="camel"):
+    """A plan of the app, whatever its status; the reply is a ``Plan`` or null."""
+
+    tenant_id: str
+    app_id: str
+    plan_id: str
 
 
 class GetJwks(msgspec.Struct, frozen=True):

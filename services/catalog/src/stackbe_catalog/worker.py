@@ -1,4 +1,5 @@
-"""The catalog worker: the outbox relay and housekeeping of idempotency records."""
+"""The catalog worker: the outbox relay, the plan responder and housekeeping of
+idempotency records."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 
 from .app import SCHEMA
+from .responders import responders
 
 HOUSEKEEPING_SECONDS = 600
 
@@ -21,6 +23,8 @@ async def run_worker(settings: ServiceSettings) -> None:
     js = nc.jetstream()
     try:
         await bus.ensure_stream(js, SCHEMA)
+        for responder in responders(nc, pool):
+            await responder.start()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
             tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))

@@ -1,6 +1,7 @@
 """What the identity worker answers and consumes over NATS.
 
 - request-reply: resolve an API key hash or an app to a scope, and the JWKS (gateway);
+  find, or create by email, an app's customer (subscriptions, at checkout);
 - core NATS: batches of key use from gateways, stored as ``last_used_at``.
 """
 
@@ -15,8 +16,10 @@ from stackbe_common.bus import Responder
 from stackbe_common.logging import get_logger
 from stackbe_events import rpc
 
+from . import customers
 from . import repository as repo
-from .tokens import SigningKeys
+from .deps import Deps
+from .service import normalise_email
 
 log = get_logger(__name__)
 
@@ -25,9 +28,20 @@ QUEUE = "identity"
 _resolve_key = msgspec.json.Decoder(rpc.ResolveKey)
 _resolve_app = msgspec.json.Decoder(rpc.ResolveApp)
 _keys_used = msgspec.json.Decoder(rpc.KeysUsed)
+_resolve_customer = msgspec.json.Decoder(rpc.ResolveCustomer)
 
 
-def responders(nc: NATS, pool: asyncpg.Pool, keys: SigningKeys) -> list[Responder]:
+def _resolved(row: asyncpg.Record, created: bool = False) -> rpc.ResolvedCustomer:
+    return rpc.ResolvedCustomer(
+        customer_id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        external_id=row["external_id"],
+        created=created,
+    )
+
+
+def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
     async def resolve_key(data: bytes) -> rpc.ResolvedKey | None:
         request = _resolve_key.decode(data)
         async with pool.acquire() as conn:
@@ -46,17 +60,42 @@ def responders(nc: NATS, pool: asyncpg.Pool, keys: SigningKeys) -> list[Responde
         request = _resolve_app.decode(data)
         async with pool.acquire() as conn:
             row = await repo.resolve_app(conn, request.tenant_id, request.app_id)
-        return (
-            None if row is None else rpc.ResolvedApp(app_id=row["id"], tenant_id=row["tenant_id"])
+        if row is None:
+            return None
+        return rpc.ResolvedApp(
+            app_id=row["id"],
+            tenant_id=row["tenant_id"],
+            grace_period_days=row["grace_period_days"],
+            gateway=row["gateway"],
         )
 
+    async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:
+        q = _resolve_customer.decode(data)
+        async with pool.acquire() as conn, conn.transaction():
+            if await repo.resolve_app(conn, q.tenant_id, q.app_id) is None:
+                return None
+            if q.customer_id is not None:
+                row = await repo.get_customer(conn, q.tenant_id, q.app_id, q.customer_id)
+                return None if row is None else _resolved(row)
+            if q.email is None:
+                return None
+            if not q.create:
+                email = normalise_email(q.email)
+                row = await repo.find_customer_by_email(conn, q.tenant_id, q.app_id, email)
+                return None if row is None else _resolved(row)
+            row, created = await customers.find_or_create_by_email(
+                conn, deps, q.tenant_id, q.app_id, q.email
+            )
+            return _resolved(row, created)
+
     async def jwks(_: bytes) -> rpc.Jwks:
-        return rpc.Jwks(keys=keys.jwks())
+        return rpc.Jwks(keys=deps.keys.jwks())
 
     return [
         Responder(nc, rpc.RESOLVE_KEY, QUEUE, resolve_key),
         Responder(nc, rpc.RESOLVE_APP, QUEUE, resolve_app),
         Responder(nc, rpc.JWKS, QUEUE, jwks),
+        Responder(nc, rpc.RESOLVE_CUSTOMER, QUEUE, resolve_customer),
     ]
 
 

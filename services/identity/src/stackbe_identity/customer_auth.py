@@ -13,18 +13,17 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from stackbe_common import outbox
 from stackbe_common.errors import AppNotFound, RateLimited, TokenExpired
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.logging import get_logger
 from stackbe_common.scope import Scope
 from stackbe_common.uow import UnitOfWork
-from stackbe_events.identity import CustomerCreated
 
+from . import customers
 from . import repository as repo
 from . import schemas as s
 from .access import app_of
-from .customers import customer_out, fact_of
+from .customers import customer_out
 from .deps import Deps
 from .errors import (
     CustomerNotFound,
@@ -73,12 +72,14 @@ async def _send_link(
 ) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
-            customer = await repo.find_customer_by_email(conn, app["tenant_id"], app["id"], email)
-            if customer is None and app["auto_create_customers"]:
-                customer = await repo.insert_customer(
-                    conn, new_id("cust"), app["tenant_id"], app["id"], email, None, None, {}
+            if app["auto_create_customers"]:
+                customer, _ = await customers.find_or_create_by_email(
+                    conn, deps, app["tenant_id"], app["id"], email
                 )
-                await outbox.record(conn, fact_of(CustomerCreated, deps, customer))
+            else:
+                customer = await repo.find_customer_by_email(
+                    conn, app["tenant_id"], app["id"], email
+                )
             if customer is None:
                 return
             token = new_secret()

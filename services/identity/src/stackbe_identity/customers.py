@@ -94,6 +94,29 @@ async def create_customer(
     return customer_out(row)
 
 
+async def find_or_create_by_email(
+    conn: asyncpg.Connection, deps: Deps, tenant_id: str, app_id: str, email: str
+) -> tuple[asyncpg.Record, bool]:
+    """(the app's customer with this email, whether it was created now). Two callers
+    racing on one new email get the same customer."""
+    email = normalise_email(email)
+    found = await repo.find_customer_by_email(conn, tenant_id, app_id, email)
+    if found is not None:
+        return found, False
+    try:
+        async with conn.transaction():
+            row = await repo.insert_customer(
+                conn, new_id("cust"), tenant_id, app_id, email, None, None, {}
+            )
+    except asyncpg.UniqueViolationError:
+        found = await repo.find_customer_by_email(conn, tenant_id, app_id, email)
+        if found is None:
+            raise
+        return found, False
+    await outbox.record(conn, fact_of(CustomerCreated, deps, row))
+    return row, True
+
+
 async def _customer_row(
     conn: asyncpg.Connection, tenant_id: str, app_id: str, customer_id: str
 ) -> asyncpg.Record:

@@ -364,7 +364,8 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT id, tenant_id FROM apps WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+        "SELECT id, tenant_id, grace_period_days, gateway FROM apps"
+        " WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
         tenant_id,
         app_id,
     )

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 
 from stackbe_common import bus, idempotency
+from stackbe_common.clock import SystemClock
 from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 
 from . import repository as repo
-from .app import SCHEMA
+from .app import SCHEMA, build_deps
 from .config import IdentitySettings
 from .consumers import responders, subscribe_key_use
-from .tokens import SigningKeys
 
 HOUSEKEEPING_SECONDS = 600  # expired sign-in rows and idempotency records
 
@@ -27,7 +27,7 @@ async def run_worker(settings: ServiceSettings) -> None:
     js = nc.jetstream()
     try:
         await bus.ensure_stream(js, SCHEMA)
-        for responder in responders(nc, pool, SigningKeys.parse(settings.jwt_signing_keys)):
+        for responder in responders(nc, pool, build_deps(settings, SystemClock())):
             await responder.start()
         await subscribe_key_use(nc, pool)
         async with asyncio.TaskGroup() as tasks:
