@@ -18,6 +18,8 @@ from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_port
 from stackbe_common.testing.smtp import Mailbox
 
+SERVICES = ("identity", "catalog", "subscriptions")
+
 
 @pytest.fixture(scope="session")
 async def platform(
@@ -25,14 +27,14 @@ async def platform(
     nats_url: str,
     mailbox: Mailbox,
 ) -> AsyncIterator[Platform]:
-    """identity and catalog (serve + worker each) and the gateway, each its own process, on
-    free ports."""
-    stack = Platform(services=["identity", "catalog"], output=sys.stderr)
+    """Every service (serve + worker each) and the gateway, each its own process, on free
+    ports."""
+    stack = Platform(services=list(SERVICES), output=sys.stderr)
     await asyncio.to_thread(
         stack.start,
         database_url,
         nats_url,
-        ports={"identity": free_port(), "catalog": free_port()},
+        ports={name: free_port() for name in SERVICES},
         env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}", "STACKBE_DEV": "false"},
     )
     yield stack

@@ -109,6 +109,7 @@ def settings(nats_url: str, internal_secret: bytes, upstream: Upstream) -> Gatew
         internal_secret=internal_secret.hex(),
         identity_url=upstream.url,
         catalog_url=upstream.url,
+        subscriptions_url=upstream.url,
         key_use_report_seconds=0.2,
         log_json=False,
     )

@@ -11,6 +11,7 @@ import httpx
 from stackbe_common.infra import free_port
 from stackbe_common.scope import verify_scope
 from stackbe_gateway.proxy import RouteTable
+from stackbe_gateway.routes import ROUTES
 
 from .support import FakeIdentity, Upstream, bearer, header_of
 
@@ -177,7 +178,7 @@ async def test_an_unreachable_upstream_is_service_unavailable_without_a_trace(
     key, _ = identity.add_key(identity.tenant())
     down = f"http://127.0.0.1:{free_port()}"
 
-    async with make_gateway(upstreams={"identity": down, "catalog": down}) as gateway:
+    async with make_gateway(upstreams=dict.fromkeys(ROUTES.values(), down)) as gateway:
         response = await gateway.get("/v1/tenants/me", headers=bearer(key))
 
     _error(response, 503, "SERVICE_UNAVAILABLE")

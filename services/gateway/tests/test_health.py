@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from stackbe_common.infra import free_port
+from stackbe_gateway.routes import ROUTES
 
 from .support import FakeIdentity, Upstream
 
@@ -25,7 +26,7 @@ async def test_ready_when_nats_and_every_upstream_answer(gateway: httpx.AsyncCli
     assert response.status_code == 200
     assert response.json() == {
         "ready": True,
-        "checks": {"nats": True, "identity": True, "catalog": True},
+        "checks": {"nats": True, **dict.fromkeys(sorted(set(ROUTES.values())), True)},
     }
 
 
@@ -33,11 +34,16 @@ async def test_not_ready_when_an_upstream_is_down(
     make_gateway: Any, identity: FakeIdentity, upstream: Upstream
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    async with make_gateway(upstreams={"identity": down, "catalog": upstream.url}) as gateway:
+    upstreams = {**dict.fromkeys(ROUTES.values(), upstream.url), "identity": down}
+    async with make_gateway(upstreams=upstreams) as gateway:
         response = await gateway.get("/ready")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {"nats": True, "identity": False, "catalog": True}
+    assert response.json()["checks"] == {
+        "nats": True,
+        **dict.fromkeys(ROUTES.values(), True),
+        "identity": False,
+    }
 
 
 async def test_metrics_are_exposed_for_prometheus(gateway: httpx.AsyncClient) -> None:

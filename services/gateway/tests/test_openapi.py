@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stackbe_gateway.routes import ROUTES
+
 from .support import FakeIdentity
 
 
@@ -104,7 +106,7 @@ async def test_openapi_json_is_unavailable_when_no_upstream_answers(
     make_gateway: Any, identity: FakeIdentity
 ) -> None:
     async with make_gateway(
-        upstreams={"identity": "http://127.0.0.1:9", "catalog": "http://127.0.0.1:9"}
+        upstreams=dict.fromkeys(ROUTES.values(), "http://127.0.0.1:9")
     ) as gateway:
         response = await gateway.get("/openapi.json")
 

@@ -1,4 +1,6 @@
-"""Who may call an app-level endpoint: the caller's scope checked against its needs.
+"""Who may call an endpoint: the caller's scope checked against its needs.
+
+A tenant-level endpoint takes a tenant key or a dashboard token (the viewer role reads).
 
 An app key carries its app; a tenant credential (tenant key or dashboard token) reaches
 an app only by naming it in ``X-StackBE-App``, which the gateway checked belongs to the
@@ -10,9 +12,27 @@ from __future__ import annotations
 from .errors import Forbidden, Unauthorized
 from .scope import Scope
 
-__all__ = ["APP_PRINCIPALS", "AppCredentialRequired", "ReadOnlyRole", "app_of"]
+__all__ = [
+    "APP_PRINCIPALS",
+    "TENANT_PRINCIPALS",
+    "AppCredentialRequired",
+    "NotSignedIn",
+    "ReadOnlyRole",
+    "TenantCredentialRequired",
+    "app_of",
+    "tenant_of",
+]
 
 APP_PRINCIPALS = frozenset({"app_key", "tenant_key", "member"})
+TENANT_PRINCIPALS = frozenset({"tenant_key", "member"})
+
+
+class NotSignedIn(Unauthorized):
+    default_message = "This endpoint needs a tenant API key or a dashboard token"
+
+
+class TenantCredentialRequired(Forbidden):
+    default_message = "This endpoint needs a tenant API key or a dashboard token, not an app key"
 
 
 class AppCredentialRequired(Unauthorized):
@@ -32,3 +52,14 @@ def app_of(caller: Scope, *, write: bool = False) -> tuple[str, str]:
     if write and caller.role == "viewer":
         raise ReadOnlyRole()
     return caller.tenant_id, caller.app_id
+
+
+def tenant_of(caller: Scope, *, write: bool = False) -> str:
+    """The caller's tenant, for endpoints that take a tenant key or a dashboard token."""
+    if caller.is_anonymous or caller.tenant_id is None:
+        raise NotSignedIn()
+    if caller.principal.kind not in TENANT_PRINCIPALS:
+        raise TenantCredentialRequired()
+    if write and caller.role == "viewer":
+        raise ReadOnlyRole()
+    return caller.tenant_id

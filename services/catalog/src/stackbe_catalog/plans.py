@@ -15,6 +15,7 @@ import msgspec
 from stackbe_common import outbox
 from stackbe_common.access import app_of
 from stackbe_common.clock import Clock
+from stackbe_common.currencies import is_currency
 from stackbe_common.errors import InvalidInput
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pagination import Page, PageParams, page_of
@@ -32,7 +33,6 @@ from stackbe_events.catalog import (
 
 from . import repository as repo
 from . import schemas as s
-from .currencies import is_currency
 from .entitlements import validate_entitlements
 from .errors import PlanArchived as PlanIsArchived
 from .errors import PlanImmutableField

@@ -12,6 +12,7 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
 
     identity_url: str = "http://127.0.0.1:8101"
     catalog_url: str = "http://127.0.0.1:8102"
+    subscriptions_url: str = "http://127.0.0.1:8103"
     rate_limit_per_minute: int = 1000
     customer_rate_limit_per_minute: int = 100
     anonymous_rate_limit_per_minute: int = 300
@@ -28,4 +29,5 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
         return {
             "identity": self.identity_url.rstrip("/"),
             "catalog": self.catalog_url.rstrip("/"),
+            "subscriptions": self.subscriptions_url.rstrip("/"),
         }

@@ -29,6 +29,12 @@ ROUTES: dict[str, str] = {
     "/v1/customers": "identity",
     "/v1/products": "catalog",
     "/v1/plans": "catalog",
+    "/v1/checkout": "subscriptions",
+    "/v1/subscriptions": "subscriptions",
+    "/v1/payments": "subscriptions",
+    "/v1/metrics": "subscriptions",
+    "/v1/sandbox": "subscriptions",
+    "/checkout": "subscriptions",
     "/.well-known": "identity",
 }
 

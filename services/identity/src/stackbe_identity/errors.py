@@ -32,16 +32,8 @@ class AppArchived(Conflict):
     default_message = "The app is archived"
 
 
-class NotSignedIn(Unauthorized):
-    default_message = "This endpoint needs a tenant API key or a dashboard token"
-
-
 class DashboardTokenRequired(Unauthorized):
     default_message = "This endpoint needs a dashboard access token"
-
-
-class TenantCredentialRequired(Forbidden):
-    default_message = "This endpoint needs a tenant API key or a dashboard token, not an app key"
 
 
 class OwnerRoleRequired(Forbidden):

@@ -6,7 +6,7 @@ customer pays with and are refused, as are withdrawn codes (HRK, BGN, SLL, VEF, 
 
 from __future__ import annotations
 
-__all__ = ["MINOR_UNITS", "is_currency"]
+__all__ = ["MINOR_UNITS", "format_amount", "is_currency"]
 
 _BY_EXPONENT = {
     0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF",
@@ -32,3 +32,13 @@ MINOR_UNITS: dict[str, int] = {
 def is_currency(code: str) -> bool:
     """Whether ``code`` (upper case) is a circulating ISO 4217 currency."""
     return code in MINOR_UNITS
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """``2900, "USD"`` -> ``"29.00 USD"``; ``1000, "JPY"`` -> ``"1000 JPY"``."""
+    exponent = MINOR_UNITS.get(currency, 2)
+    sign, minor = ("-", -minor) if minor < 0 else ("", minor)
+    if exponent == 0:
+        return f"{sign}{minor} {currency}"
+    whole, part = divmod(minor, 10**exponent)
+    return f"{sign}{whole}.{part:0{exponent}d} {currency}"

@@ -1,0 +1,182 @@
+"""Checkout sessions: what a customer is about to buy, and completing it into one
+subscription however often, or however concurrently, it is completed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from stackbe_common import outbox
+from stackbe_common.access import app_of
+from stackbe_common.errors import InvalidInput
+from stackbe_common.ids import has_prefix, new_id
+from stackbe_common.scope import Scope
+from stackbe_events.subscriptions import CheckoutCompleted
+
+from . import machine
+from . import repository as repo
+from . import schemas as s
+from .deps import Deps
+from .errors import CheckoutExpired, CheckoutNotFound, PlanDeprecated, SubscriptionExists
+from .lifecycle import RowBilling, app_now, fact, save, sub_of, subscription_out, terms_of
+
+__all__ = ["complete", "create_session", "get_session", "session_out", "session_row"]
+
+
+def session_out(row: asyncpg.Record, deps: Deps, now: datetime) -> s.CheckoutSession:
+    status = row["status"]
+    if status == "open" and row["expires_at"] <= now:
+        status = "expired"
+    return s.CheckoutSession(
+        id=row["id"],
+        app_id=row["app_id"],
+        status=status,
+        customer_id=row["customer_id"],
+        plan_id=row["plan_id"],
+        subscription_id=row["subscription_id"],
+        url=f"{deps.settings.public_url.rstrip('/')}/checkout/{row['id']}",
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+    )
+
+
+async def _refuse_second_live(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str, customer_id: str
+) -> None:
+    live = await repo.live_subscription(conn, tenant_id, app_id, customer_id)
+    if live is not None:
+        raise SubscriptionExists(
+            f"The customer already has a live subscription ({live['id']}, {live['status']})"
+        )
+
+
+async def create_session(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateCheckoutSession
+) -> s.CheckoutSession:
+    tenant_id, app_id = app_of(caller, write=True)
+    if (data.customer_id is None) == (data.email is None):
+        raise InvalidInput("Give exactly one of customerId and email", field="customerId")
+    assert deps.lookups is not None
+    plan = await deps.lookups.plan(conn, tenant_id, app_id, data.plan_id)
+    if plan.status != "active":
+        raise PlanDeprecated(f"The plan is {plan.status} and takes no new subscriptions")
+    await deps.lookups.app(conn, tenant_id, app_id)
+    customer_id = await deps.lookups.customer(
+        conn, tenant_id, app_id, customer_id=data.customer_id, email=data.email
+    )
+    await _refuse_second_live(conn, tenant_id, app_id, customer_id)
+    now = await app_now(conn, deps, app_id)
+    row = await repo.insert_session(
+        conn,
+        new_id("cs"),
+        tenant_id,
+        app_id,
+        customer_id,
+        plan.id,
+        data.success_url,
+        data.cancel_url,
+        now + timedelta(hours=deps.settings.checkout_session_hours),
+        now,
+    )
+    return session_out(row, deps, now)
+
+
+async def session_row(
+    conn: asyncpg.Connection, session_id: str, app: tuple[str, str] | None, *, lock: bool = False
+) -> asyncpg.Record:
+    """The session; with ``app`` (tenant, app) only if it is that app's."""
+    row = None
+    if has_prefix(session_id, "cs"):
+        row = await repo.get_session(conn, session_id, lock=lock)
+    if row is None or (app is not None and (row["tenant_id"], row["app_id"]) != app):
+        raise CheckoutNotFound()
+    return row
+
+
+async def get_session(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, session_id: str
+) -> s.CheckoutSession:
+    app = app_of(caller)
+    row = await session_row(conn, session_id, app)
+    return session_out(row, deps, await app_now(conn, deps, app[1]))
+
+
+async def complete(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    session_id: str,
+    app: tuple[str, str] | None,
+    outcome: str | None,
+) -> s.CompletedCheckout:
+    """Pay the session: the first completion makes the subscription; a later one returns
+    it, paying its first charge again while it is still incomplete. ``outcome`` None
+    charges by the customer's sandbox payment behavior (the hosted page's Pay button)."""
+    session = await session_row(conn, session_id, app, lock=True)  # one completion at a time
+    tenant_id, app_id = session["tenant_id"], session["app_id"]
+    now = await app_now(conn, deps, app_id)
+    assert deps.lookups is not None
+    plan = await deps.lookups.plan(conn, tenant_id, app_id, session["plan_id"])
+    info = await deps.lookups.app(conn, tenant_id, app_id)
+    subscription_id = session["subscription_id"] or new_id("sub")
+    billing = RowBilling(
+        conn,
+        deps,
+        tenant_id=tenant_id,
+        app_id=app_id,
+        subscription_id=subscription_id,
+        customer_id=session["customer_id"],
+        currency=plan.currency,
+        grace_days=info.grace_period_days,
+        outcome=outcome,
+    )
+    if session["status"] == "completed":
+        current = await repo.get_subscription(conn, tenant_id, app_id, subscription_id, lock=True)
+        assert current is not None
+        after = await machine.pay_incomplete(sub_of(current), terms_of(plan), now, billing)
+        sub = await save(conn, current, after, now)
+    else:
+        if session["expires_at"] <= now:
+            raise CheckoutExpired()
+        await _refuse_second_live(conn, tenant_id, app_id, session["customer_id"])
+        expires = now + timedelta(hours=deps.settings.incomplete_hours)
+        started = await machine.start(terms_of(plan), now, billing, expires)
+        try:
+            async with conn.transaction():  # a savepoint: a racing checkout may have won
+                sub = await save(
+                    conn,
+                    None,
+                    started,
+                    now,
+                    new={
+                        "id": subscription_id,
+                        "tenant_id": tenant_id,
+                        "app_id": app_id,
+                        "customer_id": session["customer_id"],
+                    },
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise SubscriptionExists() from exc
+        session = await repo.complete_session(conn, session_id, subscription_id, now)
+        await outbox.record(
+            conn,
+            fact(
+                CheckoutCompleted,
+                now,
+                tenant_id,
+                app_id,
+                session_id=session_id,
+                customer_id=session["customer_id"],
+                plan_id=plan.id,
+                subscription_id=subscription_id,
+            ),
+        )
+    return s.CompletedCheckout(
+        **{
+            f: getattr(session_out(session, deps, now), f)
+            for f in s.CheckoutSession.__struct_fields__
+        },
+        subscription=subscription_out(sub),
+    )
