@@ -23,3 +23,8 @@ class PlanImmutableField(InvalidInput):
 class PlanArchived(Conflict):
     code = "PLAN_ARCHIVED"
     default_message = "The plan is archived"
+
+
+class PlanInUse(Conflict):
+    code = "PLAN_IN_USE"
+    default_message = "Live subscriptions use this plan"

@@ -35,8 +35,9 @@ from . import repository as repo
 from . import schemas as s
 from .entitlements import validate_entitlements
 from .errors import PlanArchived as PlanIsArchived
-from .errors import PlanImmutableField
+from .errors import PlanImmutableField, PlanInUse
 from .products import fact, given, owned_row, same
+from .usage import subscriptions_using
 
 __all__ = [
     "MAX_PERIOD",
@@ -218,12 +219,18 @@ async def deprecate_plan(
 
 
 async def archive_plan(conn: asyncpg.Connection, clock: Clock, caller: Scope, plan_id: str) -> Plan:
-    """Retire the plan: hidden from ``status=active`` lists, no checkouts. Repeating is a
-    no-op."""
+    """Retire the plan: hidden from ``status=active`` lists, no checkouts; refused while
+    a live subscription uses it. Repeating is a no-op."""
     tenant_id, app_id = app_of(caller, write=True)
     current = await owned_row(conn, "plans", tenant_id, app_id, plan_id, lock=True)
     if current["status"] == "archived":
         return plan_out(current)
+    using = await subscriptions_using(conn, tenant_id, app_id, plan_id)
+    if using:
+        raise PlanInUse(
+            f"{using} live subscription(s) use this plan: deprecate it to stop new checkouts,"
+            " and archive it once they have moved or ended"
+        )
     row = await repo.set_plan_status(conn, tenant_id, app_id, plan_id, "archived")
     plan = plan_out(row)
     await outbox.record(conn, fact(PlanArchived, clock, row, plan=plan))

@@ -1,11 +1,12 @@
-"""The catalog worker: the outbox relay, the plan responder and housekeeping of
-idempotency records."""
+"""The catalog worker: the outbox relay, the plan responder, the consumer of
+subscription events (which plans are in use) and housekeeping of idempotency records."""
 
 from __future__ import annotations
 
 import asyncio
 
 from stackbe_common import bus, idempotency
+from stackbe_common.consumer import Consumer
 from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
@@ -13,6 +14,7 @@ from stackbe_common.service import ServiceSettings
 
 from .app import SCHEMA
 from .responders import responders
+from .usage import SUBSCRIPTION_HANDLERS
 
 HOUSEKEEPING_SECONDS = 600
 
@@ -23,10 +25,20 @@ async def run_worker(settings: ServiceSettings) -> None:
     js = nc.jetstream()
     try:
         await bus.ensure_stream(js, SCHEMA)
+        await bus.ensure_stream(js, "subscriptions")
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(
+                Consumer(
+                    name="catalog",
+                    context="subscriptions",
+                    pool=pool,
+                    js=js,
+                    handlers=SUBSCRIPTION_HANDLERS,
+                ).run()
+            )
             tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
     finally:
         await asyncio.shield(nc.drain())
