@@ -15,7 +15,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 import stackbe_events
 from stackbe_common.devstack import Platform
-from stackbe_common.infra import free_port
+from stackbe_common.infra import free_ports
 from stackbe_common.testing.smtp import Mailbox
 
 SERVICES = ("identity", "catalog", "subscriptions")
@@ -34,7 +34,7 @@ async def platform(
         stack.start,
         database_url,
         nats_url,
-        ports={name: free_port() for name in SERVICES},
+        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
         env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}", "STACKBE_DEV": "false"},
     )
     yield stack

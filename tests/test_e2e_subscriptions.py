@@ -251,3 +251,27 @@ async def test_upgrade_now_and_downgrade_at_period_end_with_exact_proration(http
     renewed = await s.sub(sub["id"])
     assert renewed["planId"] == s.plans["Basic"] and renewed["pendingPlanId"] is None
     assert (await s.payments(sub["id"]))[-1] == (1000, "renewal", "succeeded")
+
+
+async def test_an_app_cannot_check_out_another_apps_plan_or_customer(http):
+    tenant_key = (await new_tenant(http))["apiKey"]
+    mine, their = [Shop(http, *await new_app(http, tenant_key)) for _ in range(2)]
+    await mine.catalog(Pro=(900, "month", 0))
+    await their.catalog(Pro=(900, "month", 0))
+    sub = await mine.subscribe("Pro")
+    body = {"successUrl": "https://a.example/ok", "cancelUrl": "https://a.example/no"}
+
+    r = await their.http.post(
+        "/v1/checkout/session",
+        headers=their.headers,
+        json={**body, "email": "x@example.com", "planId": mine.plans["Pro"]},
+    )
+    assert (r.status_code, r.json()["code"]) == (404, "PLAN_NOT_FOUND")
+    r = await their.http.post(
+        "/v1/checkout/session",
+        headers=their.headers,
+        json={**body, "customerId": sub["customerId"], "planId": their.plans["Pro"]},
+    )
+    assert (r.status_code, r.json()["code"]) == (404, "CUSTOMER_NOT_FOUND")
+    r = await their.http.get(f"/v1/subscriptions/{sub['id']}", headers=their.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "SUBSCRIPTION_NOT_FOUND")

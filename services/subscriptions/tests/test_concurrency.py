@@ -49,9 +49,7 @@ async def test_completing_one_session_at_the_same_moment_makes_one_subscription(
     assert [p["kind"] for p in await api.payments(app, sub_id)] == ["initial"]  # charged once
 
 
-async def test_two_checkouts_for_one_customer_completed_at_once_make_one_subscription(
-    api, app, db
-):
+async def test_two_checkouts_for_one_customer_completed_at_once_make_one_subscription(api, app, db):
     await app.plan("Pro", 2900)
     customer = await app.customer()
     sessions = [await _session(api, app, customer) for _ in range(4)]

@@ -52,7 +52,8 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     canceled_at: datetime | None = None
     paused_at: datetime | None = None
     resumes_at: datetime | None = None
-    # past_due only: access lasts until then; afterwards the subscription is canceled.
+    # Set when a payment fails: past_due access lasts until then, and the subscription
+    # is canceled if still unpaid. Kept on a subscription canceled that way.
     grace_ends_at: datetime | None = None
     # A change of plan that takes effect at the end of the current period.
     pending_plan_id: str | None = None

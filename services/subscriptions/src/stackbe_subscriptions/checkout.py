@@ -19,7 +19,17 @@ from . import repository as repo
 from . import schemas as s
 from .deps import Deps
 from .errors import CheckoutExpired, CheckoutNotFound, PlanDeprecated, SubscriptionExists
-from .lifecycle import RowBilling, app_now, fact, save, sub_of, subscription_out, terms_of
+from .lifecycle import (
+    RowBilling,
+    app_now,
+    fact,
+    run_due_until,
+    save,
+    sub_of,
+    subscription_out,
+    terms_of,
+)
+from .subscriptions import billing_for
 
 __all__ = ["complete", "create_session", "get_session", "session_out", "session_row"]
 
@@ -135,6 +145,7 @@ async def complete(
     if session["status"] == "completed":
         current = await repo.get_subscription(conn, tenant_id, app_id, subscription_id, lock=True)
         assert current is not None
+        current = await run_due_until(conn, current, now, billing_for(conn, deps))
         after = await machine.pay_incomplete(sub_of(current), terms_of(plan), now, billing)
         sub = await save(conn, current, after, now)
     else:

@@ -149,14 +149,16 @@ def next_due(sub: Sub) -> tuple[datetime, Action] | None:
 # Starting
 
 
-def _active_from(sub: Sub, terms: Terms, at: datetime) -> Sub:
-    """Active for a new period that starts at ``at`` (the new billing anchor)."""
+def _active_from(sub: Sub, terms: Terms, at: datetime, anchor: datetime | None = None) -> Sub:
+    """Active for a period that starts at ``at``; its end is counted from ``anchor`` (a
+    renewal keeps the subscription's anchor; anything else starts a new one at ``at``)."""
+    anchor = anchor or at
     return sub.but(
         status="active",
         plan_id=terms.plan_id,
-        anchor=at,
+        anchor=anchor,
         current_period_start=at,
-        current_period_end=terms.period_after(at, at),
+        current_period_end=terms.period_after(anchor, at),
         failed_at=None,
         grace_ends_at=None,
         retries=0,
@@ -165,14 +167,17 @@ def _active_from(sub: Sub, terms: Terms, at: datetime) -> Sub:
     )
 
 
-def _past_due_from(sub: Sub, terms: Terms, at: datetime, grace_days: int) -> Sub:
+def _past_due_from(
+    sub: Sub, terms: Terms, at: datetime, grace_days: int, anchor: datetime | None = None
+) -> Sub:
     """A charge for the period starting at ``at`` failed: the period runs, unpaid."""
+    anchor = anchor or at
     return sub.but(
         status="past_due",
         plan_id=terms.plan_id,
-        anchor=at,
+        anchor=anchor,
         current_period_start=at,
-        current_period_end=terms.period_after(at, at),
+        current_period_end=terms.period_after(anchor, at),
         failed_at=at,
         grace_ends_at=at + timedelta(days=grace_days),
         retries=0,
@@ -224,11 +229,16 @@ async def run_due(sub: Sub, billing: Billing) -> Sub:
 
 async def _renew(sub: Sub, at: datetime, billing: Billing) -> Sub:
     """A period (or the trial) ended: switch to a pending plan, charge the next period."""
-    terms = await billing.terms(sub.pending_plan_id or sub.plan_id)
+    current = await billing.terms(sub.plan_id)
+    terms = await billing.terms(sub.pending_plan_id) if sub.pending_plan_id else current
+    # The billing day stays the anchor's (31 Jan, 28 Feb, 31 Mar...); a trial's end or a
+    # new billing period starts a new anchor.
+    keep = sub.status == "active" and sub.anchor is not None and terms.same_period_as(current)
+    anchor = sub.anchor if keep else at
     sub = sub.but(pending_plan_id=None)
     if await billing.charge(terms.price_cents, "renewal", at):
-        return _active_from(sub, terms, at)
-    return _past_due_from(sub, terms, at, billing.grace_days)
+        return _active_from(sub, terms, at, anchor)
+    return _past_due_from(sub, terms, at, billing.grace_days, anchor)
 
 
 async def _retry(sub: Sub, at: datetime, billing: Billing) -> Sub:

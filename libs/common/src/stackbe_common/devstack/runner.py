@@ -114,7 +114,12 @@ class Platform:
         """
         if not _runnable(self.prefix + GATEWAY):
             raise StartupError(f"{self.prefix}{GATEWAY} is not installed (or has no __main__)")
-        chosen = {**DEFAULT_PORTS, **(ports or {}), GATEWAY: gateway_port or free_port()}
+        chosen = {**DEFAULT_PORTS, **(ports or {})}
+        taken = {chosen[name] for name in self.services}
+        if len(taken) < len(self.services):
+            given = ", ".join(f"{name}={chosen[name]}" for name in self.services)
+            raise StartupError(f"two services were given one port: {given}")
+        chosen[GATEWAY] = gateway_port or next(p for p in iter(free_port, 0) if p not in taken)
         self.env = self._environment(database_url, nats_url, chosen, env or {})
         try:
             for name in self.services:
