@@ -4,6 +4,7 @@ exact proration, and every step's event read back from JetStream."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import datetime
 from fractions import Fraction
@@ -275,3 +276,35 @@ async def test_an_app_cannot_check_out_another_apps_plan_or_customer(http):
     assert (r.status_code, r.json()["code"]) == (404, "CUSTOMER_NOT_FOUND")
     r = await their.http.get(f"/v1/subscriptions/{sub['id']}", headers=their.headers)
     assert (r.status_code, r.json()["code"]) == (404, "SUBSCRIPTION_NOT_FOUND")
+
+
+async def test_simultaneous_completions_and_checkouts_never_make_two_live_subscriptions(http):
+    s = await shop(http)
+    await s.catalog(Pro=(900, "month", 0))
+
+    async def complete_at_once(*sessions: dict[str, Any]) -> list[httpx.Response]:
+        return list(
+            await asyncio.gather(
+                *(
+                    s.http.post(
+                        f"/v1/sandbox/checkout/{c['id']}/complete", headers=s.headers, json={}
+                    )
+                    for c in sessions
+                )
+            )
+        )
+
+    once = await s.checkout("Pro")
+    same = await complete_at_once(*[once] * 4)
+    assert {r.status_code for r in same} == {200}
+    assert len({r.json()["subscription"]["id"] for r in same}) == 1
+
+    email = f"racer-{secrets.token_hex(4)}@example.com"
+    rivals = [await s.checkout("Pro", email) for _ in range(3)]
+    assert len({c["customerId"] for c in rivals}) == 1
+    answers = await complete_at_once(*rivals)
+    assert sorted(r.status_code for r in answers) == [200, 409, 409]
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"SUBSCRIPTION_EXISTS"}
+    live = await s.call("GET", f"/v1/subscriptions?customerId={rivals[0]['customerId']}")
+    assert [x["status"] for x in live["data"]] == ["active"]
+    assert len(await s.payments(live["data"][0]["id"])) == 1
