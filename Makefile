@@ -22,7 +22,7 @@ test: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/common/src libs/events/src services/identity/src services/catalog/src services/subscriptions/src services/gateway/src
+	$(UV) run mypy libs/common/src libs/events/src services/identity/src services/catalog/src services/subscriptions/src services/entitlements/src services/gateway/src
 
 ## fmt: format and fix what ruff can
 fmt: install

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from . import catalog, identity, rpc, subscriptions
+from . import catalog, entitlements, identity, rpc, subscriptions
 from .base import REGISTRY, Event, event_type_for, register, stream_for, subject_of
 from .catalog import (
     PlanArchived,
@@ -60,6 +60,7 @@ __all__ = [
     "catalog",
     "decode",
     "encode",
+    "entitlements",
     "event_type_for",
     "identity",
     "register",

@@ -13,12 +13,15 @@ import msgspec
 __all__ = [
     "DASHBOARD_TOKEN_AUDIENCE",
     "DASHBOARD_TOKEN_ISSUER",
+    "GET_ENTITLEMENTS",
     "GET_PLAN",
     "JWKS",
     "KEYS_USED",
     "RESOLVE_APP",
     "RESOLVE_CUSTOMER",
     "RESOLVE_KEY",
+    "USAGE_RECORDED",
+    "GetEntitlements",
     "GetJwks",
     "GetPlan",
     "Jwks",
@@ -40,6 +43,10 @@ RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"
 JWKS = "stackbe.rpc.identity.jwks.v1"
 RESOLVE_CUSTOMER = "stackbe.rpc.identity.resolve_customer.v1"
 GET_PLAN = "stackbe.rpc.catalog.get_plan.v1"
+GET_ENTITLEMENTS = "stackbe.rpc.entitlements.get.v1"
+# Core NATS, outside every stream: an entitlements replica that recorded usage tells the
+# others the new count, so their caches answer checks without asking Postgres.
+USAGE_RECORDED = "stackbe.rpc.entitlements.usage_recorded.v1"
 # Core NATS, outside every stream's subjects (streams hold only events): gateways report
 # key use in batches; identity records it.
 KEYS_USED = "stackbe.rpc.identity.keys_used.v1"
@@ -114,3 +121,12 @@ class KeysUsed(msgspec.Struct, frozen=True, rename="camel"):
     """Last use per key id, batched by a gateway."""
 
     used: dict[str, datetime]
+
+
+class GetEntitlements(msgspec.Struct, frozen=True, rename="camel"):
+    """A customer's projection (``entitlements.CustomerEntitlements``), or null if the
+    customer has none in that app."""
+
+    tenant_id: str
+    app_id: str
+    customer_id: str

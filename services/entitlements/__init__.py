@@ -1,0 +1,1 @@
+"""Test-collection namespace: gives each tests/ package a unique module name."""

@@ -1,0 +1,84 @@
+"""The entitlements worker: consumers that build the projections from identity, catalog
+and subscription events, the outbox relay, and the answer to "what may this customer
+use?" for other services (identity's customer session)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import msgspec
+from nats.aio.client import Client as NATS
+
+from stackbe_common import bus, idempotency
+from stackbe_common.bus import Responder
+from stackbe_common.consumer import Consumer
+from stackbe_common.db import create_pool
+from stackbe_common.errors import Unavailable
+from stackbe_common.housekeeping import run_periodically
+from stackbe_common.outbox import OutboxRelay
+from stackbe_common.service import ServiceSettings
+from stackbe_events import rpc
+from stackbe_events.catalog import Plan
+from stackbe_events.entitlements import CustomerEntitlements
+
+from .app import SCHEMA
+from .config import EntitlementsSettings
+from .projection import PlanSource, handlers, load
+
+HOUSEKEEPING_SECONDS = 600
+QUEUE = "entitlements"
+
+_get = msgspec.json.Decoder(rpc.GetEntitlements)
+
+
+def plan_source(nc: NATS, timeout: float) -> PlanSource:
+    """Ask the catalog for a plan whose event has not arrived yet."""
+    answer_type: Any = Plan | None
+
+    async def fetch(tenant_id: str, app_id: str, plan_id: str) -> Plan | None:
+        q = rpc.GetPlan(tenant_id=tenant_id, app_id=app_id, plan_id=plan_id)
+        try:
+            answer: Plan | None = await bus.request(nc, rpc.GET_PLAN, q, answer_type, timeout)
+        except Exception as exc:  # retried with the event, by the consumer
+            raise Unavailable("The catalog did not answer for a plan") from exc
+        return answer
+
+    return fetch
+
+
+def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
+    async def get(data: bytes) -> CustomerEntitlements | None:
+        q = _get.decode(data)
+        async with pool.acquire() as conn:
+            found = await load(conn, q.customer_id)
+        if found is None or found.app_id != q.app_id:
+            return None
+        return found
+
+    return [Responder(nc, rpc.GET_ENTITLEMENTS, QUEUE, get)]
+
+
+async def run_worker(settings: ServiceSettings) -> None:
+    assert isinstance(settings, EntitlementsSettings)
+    pool = await create_pool(settings.database_url, SCHEMA)
+    nc = await bus.connect(settings.nats_url, "stackbe-entitlements-worker")
+    js = nc.jetstream()
+    by_context = handlers(plan_source(nc, settings.rpc_timeout_seconds))
+    try:
+        for context in (SCHEMA, *by_context):
+            await bus.ensure_stream(js, context)
+        for responder in responders(nc, pool):
+            await responder.start()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            for context, table in by_context.items():
+                consumer = Consumer(
+                    name="entitlements", context=context, pool=pool, js=js, handlers=table
+                )
+                tasks.create_task(consumer.run())
+            tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
+    finally:
+        await asyncio.shield(nc.drain())
+        await pool.close()
