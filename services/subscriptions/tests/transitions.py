@@ -1,9 +1,6 @@
 """Helpers for the transition tests: expected moments, checks of fields, payments and
 events, and driving a subscription into a given status through the HTTP API.
 
-The tests check each transition's resulting status and fields, the payments recorded and
-the subscription's events (one per change, versions growing by one).
-
 Each test checks the resulting status and fields, the payments recorded and the
 subscription's events (one per change, versions growing by one). Expected moments are
 computed from what the API returns: actions happen at the app's now (the subscription's

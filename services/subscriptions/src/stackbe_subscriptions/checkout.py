@@ -10,7 +10,7 @@ import asyncpg
 from stackbe_common import outbox
 from stackbe_common.access import app_of
 from stackbe_common.errors import InvalidInput
-from stackbe_common.ids import has_prefix, new_id
+from stackbe_common.ids import has_prefix, new_id, new_key_id
 from stackbe_common.scope import Scope
 from stackbe_events.subscriptions import CheckoutCompleted
 
@@ -18,7 +18,13 @@ from . import machine
 from . import repository as repo
 from . import schemas as s
 from .deps import Deps
-from .errors import CheckoutExpired, CheckoutNotFound, PlanDeprecated, SubscriptionExists
+from .errors import (
+    CheckoutExpired,
+    CheckoutNotFound,
+    ClockNotAvailable,
+    PlanDeprecated,
+    SubscriptionExists,
+)
 from .lifecycle import (
     RowBilling,
     app_now,
@@ -81,7 +87,7 @@ async def create_session(
     now = await app_now(conn, deps, app_id)
     row = await repo.insert_session(
         conn,
-        new_id("cs"),
+        new_key_id("cs"),  # the hosted page's address: not guessable from other ids
         tenant_id,
         app_id,
         customer_id,
@@ -142,10 +148,14 @@ async def complete(
         grace_days=info.grace_period_days,
         outcome=outcome,
     )
+    if info.gateway != "sandbox":
+        raise ClockNotAvailable("Only a sandbox app's checkouts are completed by StackBE")
     if session["status"] == "completed":
         current = await repo.get_subscription(conn, tenant_id, app_id, subscription_id, lock=True)
         assert current is not None
         current = await run_due_until(conn, current, now, billing_for(conn, deps))
+        if current["status"] == "canceled":
+            raise CheckoutExpired("The checkout was never paid and its subscription has ended")
         after = await machine.pay_incomplete(sub_of(current), terms_of(plan), now, billing)
         sub = await save(conn, current, after, now)
     else:

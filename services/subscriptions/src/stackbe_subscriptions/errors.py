@@ -73,6 +73,13 @@ class SubscriptionNotPaused(Conflict):
     default_message = "Only a paused subscription can be resumed"
 
 
+class SubscriptionCanceling(Conflict):
+    code = "SUBSCRIPTION_CANCELING"
+    default_message = (
+        "The subscription is set to cancel at period end; reactivate it before pausing"
+    )
+
+
 class SubscriptionNotCanceling(Conflict):
     code = "SUBSCRIPTION_NOT_CANCELING"
     default_message = "The subscription is not set to cancel at period end"
@@ -101,3 +108,7 @@ class PaidPlanNeedsCheckout(InvalidInput):
 class ClockNotAvailable(Conflict):
     code = "SANDBOX_ONLY"
     default_message = "Test clocks and sandbox payments exist only for apps on the sandbox gateway"
+
+
+class ClockTooFar(InvalidInput):
+    default_message = "A test clock moves at most five years at a time"

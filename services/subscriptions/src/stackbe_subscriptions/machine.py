@@ -27,6 +27,7 @@ from .errors import (
     PaymentFailedError,
     SamePlan,
     SubscriptionCanceled,
+    SubscriptionCanceling,
     SubscriptionIncomplete,
     SubscriptionNotCanceling,
     SubscriptionNotPaused,
@@ -99,6 +100,9 @@ class Sub:
     due_cents: int = 0
     pending_plan_id: str | None = None
     expires_at: datetime | None = None
+    # The full-period price the customer is paying in the current period: what a
+    # proration credits back, so a refund never exceeds what was paid.
+    rate_cents: int = 0
 
     def but(self, **changes: object) -> Sub:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -136,11 +140,16 @@ def next_due(sub: Sub) -> tuple[datetime, Action] | None:
     if sub.status == "active" and sub.current_period_end:
         return sub.current_period_end, Action.END if sub.cancel_at_period_end else Action.RENEW
     if sub.status == "past_due" and sub.failed_at and sub.grace_ends_at:
+        # Earliest first; at the same moment a retry goes before an end.
+        due = [(sub.grace_ends_at, 2, Action.GRACE_END)]
         if sub.retries < len(RETRY_DAYS):
             retry_at = sub.failed_at + timedelta(days=RETRY_DAYS[sub.retries])
-            if retry_at <= sub.grace_ends_at:  # a retry due with the deadline goes first
-                return retry_at, Action.RETRY
-        return sub.grace_ends_at, Action.GRACE_END
+            if retry_at <= sub.grace_ends_at:
+                due.append((retry_at, 0, Action.RETRY))
+        if sub.cancel_at_period_end and sub.current_period_end:
+            due.append((sub.current_period_end, 1, Action.END))
+        at, _, action = min(due)
+        return at, action
     if sub.status == "paused" and sub.resumes_at:
         return sub.resumes_at, Action.RESUME
     return None
@@ -164,6 +173,7 @@ def _active_from(sub: Sub, terms: Terms, at: datetime, anchor: datetime | None =
         retries=0,
         due_cents=0,
         expires_at=None,
+        rate_cents=terms.price_cents,
     )
 
 
@@ -182,6 +192,7 @@ def _past_due_from(
         grace_ends_at=at + timedelta(days=grace_days),
         retries=0,
         due_cents=terms.price_cents,
+        rate_cents=0,
     )
 
 
@@ -242,9 +253,15 @@ async def _renew(sub: Sub, at: datetime, billing: Billing) -> Sub:
 
 
 async def _retry(sub: Sub, at: datetime, billing: Billing) -> Sub:
-    if await billing.charge(sub.due_cents, "retry", at):
-        return sub.but(status="active", failed_at=None, grace_ends_at=None, retries=0, due_cents=0)
-    return sub.but(retries=sub.retries + 1)
+    if not await billing.charge(sub.due_cents, "retry", at):
+        return sub.but(retries=sub.retries + 1)
+    if sub.current_period_end is not None and at >= sub.current_period_end:
+        # Paid after the unpaid period ended: the payment buys a period from now on.
+        return _active_from(sub, await billing.terms(sub.plan_id), at)
+    paid = sub.due_cents
+    return sub.but(
+        status="active", failed_at=None, grace_ends_at=None, retries=0, due_cents=0, rate_cents=paid
+    )
 
 
 # What the app asks for
@@ -286,16 +303,12 @@ def _refuse_unsettled(sub: Sub, doing: str) -> None:
 
 
 def pause(sub: Sub, at: datetime, resumes_at: datetime | None) -> Sub:
-    """No access and no billing from now; the rest of the period is not refunded."""
+    """No access and no billing from now; the rest of the period is not refunded. A
+    pending change of plan applies when the subscription resumes."""
     _refuse_unsettled(sub, "paused")
-    return sub.but(
-        status="paused",
-        paused_at=at,
-        resumes_at=resumes_at,
-        cancel_at_period_end=False,
-        trial_end=None,
-        pending_plan_id=None,
-    )
+    if sub.cancel_at_period_end:
+        raise SubscriptionCanceling()
+    return sub.but(status="paused", paused_at=at, resumes_at=resumes_at, trial_end=None)
 
 
 async def resume(sub: Sub, at: datetime, billing: Billing) -> Sub:
@@ -303,8 +316,8 @@ async def resume(sub: Sub, at: datetime, billing: Billing) -> Sub:
     _refuse_canceled(sub)
     if sub.status != "paused":
         raise SubscriptionNotPaused()
-    terms = await billing.terms(sub.plan_id)
-    sub = sub.but(paused_at=None, resumes_at=None)
+    terms = await billing.terms(sub.pending_plan_id or sub.plan_id)
+    sub = sub.but(paused_at=None, resumes_at=None, pending_plan_id=None)
     if await billing.charge(terms.price_cents, "resume", at):
         return _active_from(sub, terms, at)
     return _past_due_from(sub, terms, at, billing.grace_days)
@@ -347,11 +360,11 @@ async def change_plan(
     same = new.same_period_as(old)
     if (proration or "create_prorations") == "none":
         if same:
-            return sub.but(plan_id=new.plan_id)
+            return sub.but(plan_id=new.plan_id)  # the rate paid stays what it was
         amount = new.price_cents
     else:
         amount = prorate(
-            old.price_cents,
+            sub.rate_cents,  # what the customer pays now, which the credit gives back
             new.price_cents,
             sub.current_period_start,
             sub.current_period_end,
@@ -361,5 +374,5 @@ async def change_plan(
     if not await billing.charge(amount, "proration", at):
         raise PaymentFailedError()
     if same:
-        return sub.but(plan_id=new.plan_id)
+        return sub.but(plan_id=new.plan_id, rate_cents=new.price_cents)
     return _active_from(sub, new, at)

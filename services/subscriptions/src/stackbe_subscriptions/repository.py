@@ -142,7 +142,7 @@ async def set_behavior(
 SUB_STATE = (
     "plan_id, status, anchor, current_period_start, current_period_end, trial_end, "
     "cancel_at_period_end, canceled_at, paused_at, resumes_at, failed_at, grace_ends_at, "
-    "retries, due_cents, pending_plan_id, expires_at"
+    "retries, due_cents, pending_plan_id, expires_at, rate_cents"
 )
 STATE_COLUMNS = tuple(c.strip() for c in SUB_STATE.split(","))
 
@@ -233,16 +233,17 @@ DUE = """
 SELECT s.id, s.tenant_id, s.app_id FROM subscriptions s
 LEFT JOIN app_clocks c ON c.app_id = s.app_id
 WHERE s.next_action_at <= now() + make_interval(secs => coalesce(c.offset_us, 0) / 1e6)
+  AND NOT (s.id = ANY($2::text[]))
 ORDER BY s.next_action_at
 LIMIT $1
 FOR UPDATE OF s SKIP LOCKED
 """
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int) -> list[Row]:
-    """Subscriptions due by their app's clock, locked; rows another replica holds are
-    skipped."""
-    return cast(list[Row], await conn.fetch(DUE, limit))
+async def claim_due(conn: asyncpg.Connection, limit: int, skip: Sequence[str] = ()) -> list[Row]:
+    """Subscriptions due by their app's clock, locked; rows another replica holds, and
+    ``skip``, are left alone."""
+    return cast(list[Row], await conn.fetch(DUE, limit, list(skip)))
 
 
 async def next_due_of_app(

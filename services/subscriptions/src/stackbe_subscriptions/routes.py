@@ -224,15 +224,19 @@ async def checkout_page(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> R
 
 
 @post("/checkout/{session_id:str}", include_in_schema=False, status_code=303)
-async def pay_checkout(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[Any]:
+async def pay_checkout(
+    conn: Conn, deps: DepsT, uow: Uow, session_id: FromPath[str]
+) -> Response[Any]:
     try:
         done = await checkout.complete(conn, deps, session_id, None, None)
     except StackBEError as exc:
         return _html(sandbox.result_page("Payment not completed", exc.message), 409)
-    if done.subscription.status == "incomplete":
-        failed = "The payment was declined. Nothing was charged; try again."
-        return _html(sandbox.result_page("Payment declined", failed, done.cancel_url), 402)
-    return Response(None, status_code=303, headers={"Location": done.success_url})
+    if done.subscription.status in ("active", "trialing"):
+        return Response(None, status_code=303, headers={"Location": done.success_url})
+    uow.commit_even_on_error()  # the declined payment and the incomplete subscription stay
+    failed = "The payment was declined and nothing was charged. You can try again."
+    page = sandbox.result_page("Payment declined", failed, f"/checkout/{session_id}", "Try again")
+    return _html(page, 402)
 
 
 ROUTES: list[Any] = [

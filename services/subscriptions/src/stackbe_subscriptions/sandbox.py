@@ -22,7 +22,7 @@ from stackbe_common.scope import Scope
 from . import repository as repo
 from . import schemas as s
 from .deps import Deps
-from .errors import ClockNotAvailable
+from .errors import ClockNotAvailable, ClockTooFar
 from .lifecycle import app_now, run_due_until
 from .subscriptions import billing_for
 
@@ -78,6 +78,10 @@ async def advance_clock(
     target = data.to if data.to is not None else now + timedelta(seconds=data.seconds or 0)
     if target <= now:
         raise InvalidInput(f"to must be later than the clock's now ({now.isoformat()})", field="to")
+    if target - now > timedelta(seconds=s.FIVE_YEARS):
+        raise ClockTooFar(
+            f"to may be at most five years after the clock's now ({now.isoformat()})", field="to"
+        )
     moved = target - now
     added = (moved.days * 86_400 + moved.seconds) * 1_000_000 + moved.microseconds
     await repo.set_clock_offset(conn, tenant_id, app_id, offset + added)
@@ -104,9 +108,20 @@ async def checkout_page(conn: asyncpg.Connection, deps: Deps, session: asyncpg.R
     now = await app_now(conn, deps, session["app_id"])
     price = format_amount(plan.price_cents, plan.currency)
     every = plan.interval if plan.interval_count == 1 else f"{plan.interval_count} {plan.interval}s"
+    declined = ""
     if session["status"] == "completed":
-        return result_page("Already paid", "This checkout is complete.", session["success_url"])
-    if session["expires_at"] <= now:
+        sub = await repo.get_subscription(
+            conn, session["tenant_id"], session["app_id"], session["subscription_id"]
+        )
+        status = sub["status"] if sub is not None else "canceled"
+        if status == "canceled":
+            return result_page(
+                "Checkout expired", "Start again from the app.", session["cancel_url"]
+            )
+        if status != "incomplete":
+            return result_page("Already paid", "This checkout is complete.", session["success_url"])
+        declined = "<p role=alert>The last payment was declined. You can try again.</p>"
+    elif session["expires_at"] <= now:
         return result_page("Checkout expired", "Start again from the app.", session["cancel_url"])
     trial = (
         f"<dt>Trial</dt><dd>{plan.trial_days} days free, then {escape(price)}</dd>"
@@ -116,7 +131,7 @@ async def checkout_page(conn: asyncpg.Connection, deps: Deps, session: asyncpg.R
     return page(
         f"Subscribe to {plan.name}",
         f"<h1>Subscribe to {escape(plan.name)}</h1>"
-        f"<dl><dt>Price</dt><dd>{escape(price)} every {escape(every)}</dd>{trial}</dl>"
+        f"<dl><dt>Price</dt><dd>{escape(price)} every {escape(every)}</dd>{trial}</dl>{declined}"
         "<p>This is a sandbox checkout: no real money moves.</p>"
         f'<form method=post action="/checkout/{escape(session["id"], quote=True)}">'
         "<div class=actions><button type=submit>Pay</button>"
@@ -124,6 +139,8 @@ async def checkout_page(conn: asyncpg.Connection, deps: Deps, session: asyncpg.R
     )
 
 
-def result_page(title: str, message: str, link: str | None = None) -> str:
-    back = f'<p><a href="{escape(link, quote=True)}">Return to the app</a></p>' if link else ""
+def result_page(
+    title: str, message: str, link: str | None = None, label: str = "Return to the app"
+) -> str:
+    back = f'<p><a href="{escape(link, quote=True)}">{escape(label)}</a></p>' if link else ""
     return page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>{back}")

@@ -194,7 +194,7 @@ async def change_plan(
     async def decide(sub: Sub, now: datetime, billing: RowBilling) -> Sub:
         assert deps.lookups is not None
         new = await deps.lookups.plan(conn, billing.tenant_id, billing.app_id, data.plan_id)
-        if new.status != "active":
+        if new.status != "active" and new.id != sub.plan_id:  # staying put is always allowed
             raise PlanDeprecated(f"The plan is {new.status} and takes no new subscriptions")
         old = await billing.terms(sub.plan_id)
         try:

@@ -4,6 +4,7 @@ that runs due transitions by each app's clock, and housekeeping."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 import asyncpg
 
@@ -11,6 +12,7 @@ from stackbe_common import bus, idempotency
 from stackbe_common.clock import SystemClock
 from stackbe_common.consumer import Consumer
 from stackbe_common.db import create_pool
+from stackbe_common.errors import Unavailable
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.logging import get_logger
 from stackbe_common.outbox import OutboxRelay
@@ -28,32 +30,58 @@ log = get_logger(__name__)
 
 HOUSEKEEPING_SECONDS = 600
 IDLE_SECONDS = 1.0
+FAILED_PAUSE_SECONDS = 60.0
 
 
-async def run_due_once(pool: asyncpg.Pool, deps: Deps) -> bool:
-    """Claim one due subscription (skipping those another replica holds) and bring it up
-    to its app's now; False when nothing is due."""
+class DueFailed(Exception):
+    """Running one subscription's due transition failed (not the database or NATS)."""
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(subscription_id)
+        self.subscription_id = subscription_id
+
+
+async def run_due_once(pool: asyncpg.Pool, deps: Deps, skip: Collection[str] = ()) -> str | None:
+    """Claim one due subscription (skipping those another replica holds, and ``skip``)
+    and bring it up to its app's now; its id, or None when nothing is due."""
     async with pool.acquire() as conn, conn.transaction():
-        claimed = await repo.claim_due(conn, 1)
+        claimed = await repo.claim_due(conn, 1, list(skip))
         if not claimed:
-            return False
-        row = await repo.get_subscription(
-            conn, claimed[0]["tenant_id"], claimed[0]["app_id"], claimed[0]["id"]
-        )
-        assert row is not None
-        now = await app_now(conn, deps, row["app_id"])
-        await run_due_until(conn, row, now, billing_for(conn, deps))
-        return True
+            return None
+        sub_id = str(claimed[0]["id"])
+        try:
+            row = await repo.get_subscription(
+                conn, claimed[0]["tenant_id"], claimed[0]["app_id"], sub_id
+            )
+            assert row is not None
+            # Postgres found it due: run at least its first action, even if this host's
+            # clock is a little behind the database's.
+            now = max(await app_now(conn, deps, row["app_id"]), row["next_action_at"])
+            await run_due_until(conn, row, now, billing_for(conn, deps))
+        except (OSError, asyncpg.PostgresError, Unavailable):
+            raise
+        except Exception as exc:
+            raise DueFailed(sub_id) from exc
+        return sub_id
 
 
 async def scheduler(pool: asyncpg.Pool, deps: Deps) -> None:
-    """Run due transitions as they fall due; replicas share the work through SKIP LOCKED."""
+    """Run due transitions as they fall due; replicas share the work through SKIP LOCKED.
+    A subscription whose transition fails is set aside for a while, so that it cannot
+    hold up the others."""
+    failing: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
     while True:
+        failing = {k: until for k, until in failing.items() if until > loop.time()}
         try:
-            while await run_due_once(pool, deps):
+            while await run_due_once(pool, deps, failing) is not None:
                 pass
         except asyncio.CancelledError:
             raise
+        except DueFailed as exc:
+            log.exception("scheduler.subscription_failed", subscription_id=exc.subscription_id)
+            failing[exc.subscription_id] = loop.time() + FAILED_PAUSE_SECONDS
+            continue
         except Exception as exc:  # Postgres or NATS away: log, wait, go on
             log.warning("scheduler.failed", error=repr(exc))
         await asyncio.sleep(IDLE_SECONDS)
