@@ -43,18 +43,20 @@ async def test_the_example_consumer_prints_typed_events_verbatim(nats_url: str):
         "--durable",
         durable,
         "--max-messages",
-        "1000",
+        "1000000",  # the stream may hold many events from other tests before this one
         stdout=subprocess.PIPE,
     )
     await js.publish(event.subject, stackbe_events.encode(event), headers={"Nats-Msg-Id": event.id})
     try:
         while True:
             line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, "the example consumer exited before printing the event"
             subject, _, payload = line.partition(" ")
             if json.loads(payload)["id"] == event.id:
                 break
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.terminate()
         await proc.wait()
         await nc.close()
     assert subject == "stackbe.identity.tenant.created.v1"
