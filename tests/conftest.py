@@ -18,7 +18,7 @@ from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_ports
 from stackbe_common.testing.smtp import Mailbox
 
-SERVICES = ("identity", "catalog", "subscriptions")
+SERVICES = ("identity", "catalog", "subscriptions", "entitlements")
 
 
 @pytest.fixture(scope="session")

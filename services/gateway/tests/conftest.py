@@ -110,6 +110,7 @@ def settings(nats_url: str, internal_secret: bytes, upstream: Upstream) -> Gatew
         identity_url=upstream.url,
         catalog_url=upstream.url,
         subscriptions_url=upstream.url,
+        entitlements_url=upstream.url,
         key_use_report_seconds=0.2,
         log_json=False,
     )

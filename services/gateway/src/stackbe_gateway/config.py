@@ -13,6 +13,7 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
     identity_url: str = "http://127.0.0.1:8101"
     catalog_url: str = "http://127.0.0.1:8102"
     subscriptions_url: str = "http://127.0.0.1:8103"
+    entitlements_url: str = "http://127.0.0.1:8104"
     rate_limit_per_minute: int = 1000
     customer_rate_limit_per_minute: int = 100
     anonymous_rate_limit_per_minute: int = 300
@@ -30,4 +31,5 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
             "identity": self.identity_url.rstrip("/"),
             "catalog": self.catalog_url.rstrip("/"),
             "subscriptions": self.subscriptions_url.rstrip("/"),
+            "entitlements": self.entitlements_url.rstrip("/"),
         }

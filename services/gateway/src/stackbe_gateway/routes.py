@@ -35,6 +35,8 @@ ROUTES: dict[str, str] = {
     "/v1/metrics": "subscriptions",
     "/v1/sandbox": "subscriptions",
     "/checkout": "subscriptions",
+    "/v1/entitlements": "entitlements",
+    "/v1/usage": "entitlements",
     "/.well-known": "identity",
 }
 

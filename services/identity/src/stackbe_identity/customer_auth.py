@@ -9,15 +9,20 @@ app's ``autoCreateCustomers``, creating) the customer happens after the answer.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
+from nats.aio.client import Client as NATS
 
+from stackbe_common import bus
 from stackbe_common.errors import AppNotFound, RateLimited, TokenExpired
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.logging import get_logger
 from stackbe_common.scope import Scope
 from stackbe_common.uow import UnitOfWork
+from stackbe_events import rpc
+from stackbe_events.entitlements import CustomerEntitlements
 
 from . import customers
 from . import repository as repo
@@ -159,7 +164,28 @@ async def mint_session(
     return await _session(deps, app, customer)
 
 
-async def current_session(conn: asyncpg.Connection, caller: Scope, app_id: str) -> s.SessionView:
+_ENTITLEMENTS_TYPE: Any = CustomerEntitlements | None
+
+
+async def _entitlements(
+    nc: NATS, tenant_id: str, app_id: str, customer_id: str
+) -> CustomerEntitlements | None:
+    """The customer's projection, asked of the entitlements service; None if it has none
+    or does not answer (the session still shows the customer)."""
+    q = rpc.GetEntitlements(tenant_id=tenant_id, app_id=app_id, customer_id=customer_id)
+    try:
+        found: CustomerEntitlements | None = await bus.request(
+            nc, rpc.GET_ENTITLEMENTS, q, _ENTITLEMENTS_TYPE, timeout=1.0
+        )
+    except Exception as exc:
+        log.warning("session.entitlements_unavailable", error=repr(exc))
+        return None
+    return found
+
+
+async def current_session(
+    conn: asyncpg.Connection, nc: NATS, caller: Scope, app_id: str
+) -> s.SessionView:
     if (
         caller.principal.kind != "customer"
         or caller.app_id != app_id
@@ -170,4 +196,16 @@ async def current_session(conn: asyncpg.Connection, caller: Scope, app_id: str) 
     customer = await repo.get_customer(conn, caller.tenant_id, app_id, caller.principal.id)
     if customer is None:
         raise SessionInvalid()
-    return s.SessionView(customer=customer_out(customer))
+    found = await _entitlements(nc, caller.tenant_id, app_id, customer["id"])
+    if found is None or found.subscription_id is None:
+        return s.SessionView(customer=customer_out(customer))
+    subscription = s.SessionSubscription(
+        id=found.subscription_id,
+        plan_id=found.plan_id,
+        plan_name=found.plan_name,
+        status=found.status,
+        current_period_end=found.current_period_end,
+    )
+    return s.SessionView(
+        customer=customer_out(customer), subscription=subscription, entitlements=found.entitlements
+    )

@@ -6,6 +6,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from litestar import Response, get, patch, post
+from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 
@@ -141,8 +142,10 @@ async def customer_verify(
 
 
 @get("/v1/apps/{app_id:str}/auth/session", summary="The signed-in customer")
-async def customer_session(conn: Conn, caller: Caller, app_id: FromPath[str]) -> s.SessionView:
-    return await customer_auth.current_session(conn, caller, app_id)
+async def customer_session(
+    conn: Conn, state: State, caller: Caller, app_id: FromPath[str]
+) -> s.SessionView:
+    return await customer_auth.current_session(conn, state.nc, caller, app_id)
 
 
 @post(

@@ -10,6 +10,7 @@ from msgspec import Meta
 
 from stackbe_common.fields import Input, Moment, Name, Output
 from stackbe_common.metadata import Metadata
+from stackbe_events.catalog import EntitlementValue
 
 Role = Literal["owner", "admin", "viewer"]
 Email = Annotated[
@@ -197,9 +198,17 @@ class CustomerSession(Output):
     expires_at: datetime
 
 
+class SessionSubscription(Output):
+    id: str
+    plan_id: str | None
+    plan_name: str | None
+    status: str | None
+    current_period_end: datetime | None
+
+
 class SessionView(Output):
-    """The signed-in customer; subscription and entitlements arrive with those services."""
+    """The signed-in customer, their subscription and what it lets them use now."""
 
     customer: Customer
-    subscription: dict[str, object] | None = None
-    entitlements: dict[str, object] = {}
+    subscription: SessionSubscription | None = None
+    entitlements: dict[str, EntitlementValue] = {}
