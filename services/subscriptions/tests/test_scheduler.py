@@ -55,8 +55,10 @@ async def test_two_replicas_run_every_due_transition_once(
     finally:
         await nc.close()
 
+    # Another worker on this database (the end-to-end platform's) may take some of them:
+    # whoever ran one, it ran once, which the events below show.
     mine = [sub_id for sub_id in ran if sub_id in {s["id"] for s in subs}]
-    assert sorted(mine) == sorted(s["id"] for s in subs)  # each by one replica, once
+    assert len(mine) == len(set(mine))
     async with pool.acquire() as db:
         for sub in subs:
             assert await subjects(db, sub["id"]) == [("created", 1), ("canceled", 2)]
