@@ -153,3 +153,10 @@ async def test_the_customer_session_shows_the_subscription_and_entitlements(http
     assert body["customer"]["id"] == customer
     assert (body["subscription"]["id"], body["subscription"]["status"]) == (sub["id"], "active")
     assert body["subscription"]["planName"] == "Pro" and body["entitlements"] == EXAMPLE
+
+    # Paused: the session shows the subscription as it is, and no entitlements.
+    await s.call("POST", f"/v1/subscriptions/{sub['id']}/pause", 200, json={})
+    await settle(checker(s, customer, "analytics"), (False, "NO_ACTIVE_SUBSCRIPTION"))
+    r = await http.get(f"/v1/apps/{s.app_id}/auth/session", headers=bearer(minted["sessionToken"]))
+    body = r.json()
+    assert (body["subscription"]["status"], body["entitlements"]) == ("paused", {}), body

@@ -28,7 +28,7 @@ from stackbe_common.ids import new_id
 from stackbe_common.migrations import migrate
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.scope import Principal, Scope, sign_scope
-from stackbe_entitlements.app import SCHEMA, create_app
+from stackbe_entitlements.app import SCHEMA, create_app, create_asgi
 from stackbe_entitlements.config import EntitlementsSettings
 from stackbe_entitlements.projection import handlers
 from stackbe_events.catalog import Plan, PlanCreated, PlanUpdated
@@ -104,6 +104,19 @@ async def api(
     relay: None,
     internal_secret: bytes,
 ) -> AsyncIterator[Api]:
+    """The app as served: checks on the fast path, the rest through Litestar."""
+    async with AsyncTestClient(create_asgi(entitlements_settings)) as client:  # type: ignore[arg-type]
+        yield Api(client, internal_secret)
+
+
+@pytest.fixture(scope="session")
+async def full_api(
+    entitlements_settings: EntitlementsSettings,
+    pool: asyncpg.Pool,
+    relay: None,
+    internal_secret: bytes,
+) -> AsyncIterator[Api]:
+    """The full app alone, without the fast path: the reference it must agree with."""
     async with AsyncTestClient(create_app(entitlements_settings)) as client:
         yield Api(client, internal_secret)
 

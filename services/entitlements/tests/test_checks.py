@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from .conftest import EXAMPLE, App, eventually
 
@@ -142,3 +143,78 @@ async def test_a_new_subscription_reaches_a_cached_no_answer(api, app):
     assert await access() is False  # cached: no projection yet
     await app.subscribe(customer, plan)
     assert await eventually(access, True) is True
+
+
+def _fast_path_answers() -> float:
+    return REGISTRY.get_sample_value("stackbe_entitlements_checks_total") or 0.0
+
+
+def _answer(r):
+    body = r.json()
+    body.pop("requestId", None)  # each request has its own
+    return r.status_code, body
+
+
+async def test_the_fast_path_answers_checks_exactly_as_the_full_app(api, full_api, app, subscriber):
+    before = _fast_path_answers()
+    for feature, query, *_ in RULES:
+        path = f"/v1/entitlements/check/{feature}?customerId={subscriber}{query}"
+        served, reference = (
+            await api.call("GET", path, app.key()),
+            await full_api.call("GET", path, app.key()),
+        )
+        assert (served.status_code, served.json()) == (reference.status_code, reference.json())
+        assert served.headers["content-type"] == "application/json"
+        assert served.headers["x-request-id"].startswith("req_")
+    assert _fast_path_answers() - before == len(RULES)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "customerId={c}&quantity=%2B5",  # not plain digits
+        "customerId={c}&quantity=5_0",
+        "customerId={c}&quantity=",
+        "customerId={c}&customerId={c}",  # repeated
+        "customerId={c}&colour=red",  # unknown parameter
+        "customerId=",
+    ],
+)
+async def test_unusual_checks_get_the_full_apps_answer(api, full_api, app, subscriber, query):
+    path = "/v1/entitlements/check/projects?" + query.format(c=subscriber)
+    before = _fast_path_answers()
+    served = await api.call("GET", path, app.key())
+    reference = await full_api.call("GET", path, app.key())
+    assert _answer(served) == _answer(reference)
+    assert _fast_path_answers() == before
+
+
+async def test_the_fast_path_verifies_the_gateways_signature(api, app, subscriber):
+    path = f"/v1/entitlements/check/analytics?customerId={subscriber}"
+    unsigned = await api.client.get(path)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "UNAUTHORIZED", unsigned.text
+    forged = await api.client.get(path, headers={"x-stackbe-scope": "v1.e30.AAAA"})
+    assert forged.status_code == 401, forged.text
+
+
+def _loads() -> float:
+    return sum(
+        REGISTRY.get_sample_value("stackbe_entitlements_cache_loads_total", {"lookup": lookup})
+        or 0.0
+        for lookup in ("customerId", "externalId")
+    )
+
+
+async def test_a_warm_check_reads_nothing_from_postgres(api, app, subscriber):
+    queries = [f"customerId={subscriber}", "externalId=user-42"]
+    for query in queries:  # warm: the first of each may load
+        await api.ok("GET", f"/v1/entitlements/check/projects?{query}", app.key())
+    before = _loads()
+    for n in range(20):
+        body = await api.ok(
+            "GET", f"/v1/entitlements/check/projects?{queries[n % 2]}&quantity={n}", app.key()
+        )
+        assert body["hasAccess"] is (n <= 10)
+        whole = await api.ok("GET", f"/v1/entitlements?{queries[n % 2]}", app.key())
+        assert whole["entitlements"] == PLAN
+    assert _loads() == before

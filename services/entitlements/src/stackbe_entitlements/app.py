@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.types import ASGIApp
 
 from stackbe_common import bus
 from stackbe_common.config import load_or_exit
@@ -20,13 +21,16 @@ from stackbe_common.web import create_service_app
 from .cache import Cache
 from .config import EntitlementsSettings
 from .deps import Deps
+from .fastpath import CheckFastPath
 from .routes import ROUTES
 
 SCHEMA = "entitlements"
 
 
-def create_app(settings: EntitlementsSettings) -> Litestar:
-    deps = Deps(settings=settings)
+def create_app(settings: EntitlementsSettings, deps: Deps | None = None) -> Litestar:
+    """The full app (every route, the edge, metrics). ``serve`` puts the check's fast path
+    in front of it: see ``create_asgi``."""
+    deps = deps or Deps(settings=settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -52,7 +56,13 @@ def create_app(settings: EntitlementsSettings) -> Litestar:
     )
 
 
-def asgi() -> Litestar:
+def create_asgi(settings: EntitlementsSettings) -> ASGIApp:
+    """The app as served: checks on the fast path, everything else through the full app."""
+    deps = Deps(settings=settings)
+    return CheckFastPath(create_app(settings, deps), deps, settings.secret)
+
+
+def asgi() -> ASGIApp:
     settings = load_or_exit(EntitlementsSettings)
     configure_logging(SCHEMA, json=settings.log_json, level=settings.log_level)
-    return create_app(settings)
+    return create_asgi(settings)

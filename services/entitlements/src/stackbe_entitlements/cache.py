@@ -22,6 +22,7 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from prometheus_client import Counter
 
 from stackbe_common.logging import get_logger
 from stackbe_events import decode, rpc
@@ -35,6 +36,12 @@ log = get_logger(__name__)
 
 USAGE_SUBJECT = rpc.USAGE_RECORDED
 MAX_UNKNOWN = 100_000  # remembered unknown customer ids and externalIds, then forgotten
+
+LOADS = Counter(
+    "stackbe_entitlements_cache_loads_total",
+    "Reads from Postgres on a cache miss, by what was looked up",
+    ["lookup"],
+)
 
 
 class UsageRecorded(msgspec.Struct, frozen=True, rename="camel"):
@@ -133,6 +140,7 @@ class Cache:
         return loaded if loaded.version > 0 else None
 
     async def _load(self, customer_id: str) -> CustomerEntitlements:
+        LOADS.labels("customerId").inc()
         async with self._pool.acquire() as conn:
             found = await load(conn, customer_id)
             if found is None:
@@ -157,6 +165,7 @@ class Cache:
             return self._external[key]
         if key in self._unknown_external:
             return None
+        LOADS.labels("externalId").inc()
         async with self._pool.acquire() as conn:
             found = await conn.fetchval(
                 "SELECT id FROM customers WHERE app_id = $1 AND external_id = $2 LIMIT 1",

@@ -5,6 +5,7 @@ use?" for other services (identity's customer session)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,7 @@ from stackbe_events.entitlements import CustomerEntitlements
 from .app import SCHEMA
 from .config import EntitlementsSettings
 from .projection import PlanSource, handlers, load
+from .rules import has_access
 
 HOUSEKEEPING_SECONDS = 600
 QUEUE = "entitlements"
@@ -55,6 +57,8 @@ def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
             found = await load(conn, q.customer_id)
         if found is None or found.app_id != q.app_id:
             return None
+        if not has_access(found, datetime.now(UTC)):  # as GET /v1/entitlements shows it
+            return msgspec.structs.replace(found, entitlements={})
         return found
 
     return [Responder(nc, rpc.GET_ENTITLEMENTS, QUEUE, get)]
