@@ -2,7 +2,7 @@
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: install dev test lint fmt bootstrap-uv
+.PHONY: install dev test lint fmt bench bootstrap-uv
 
 bootstrap-uv:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -17,6 +17,10 @@ dev: install
 ## test: the whole suite on real Postgres and real NATS
 test: install
 	$(UV) run pytest -n auto --dist loadfile -q $(PYTEST_ARGS)
+
+## bench: the platform's speed on this machine, as ratios to floors run beside it
+bench: install
+	$(UV) run python -m bench $(BENCH_ARGS)
 
 ## lint: ruff and mypy
 lint: install
