@@ -18,7 +18,7 @@ from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_ports
 from stackbe_common.testing.smtp import Mailbox
 
-SERVICES = ("identity", "catalog", "subscriptions", "entitlements")
+SERVICES = ("identity", "catalog", "subscriptions", "entitlements", "webhooks")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,12 @@ async def platform(
         database_url,
         nats_url,
         ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
-        env={"STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}", "STACKBE_DEV": "false"},
+        env={
+            "STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
+            "STACKBE_DEV": "false",
+            # Ten processes share the test server's connections with the service tests.
+            "STACKBE_DATABASE_POOL_SIZE": "4",
+        },
     )
     yield stack
     await asyncio.to_thread(stack.stop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -15,18 +15,22 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from stackbe_events import stream_for
+from stackbe_events import rpc, stream_for
+from stackbe_events.catalog import Plan
 
+from .errors import Unavailable
 from .logging import get_logger
 
 __all__ = [
     "NATS",
     "JetStreamContext",
+    "PlanSource",
     "RemoteError",
     "Responder",
     "RpcError",
     "connect",
     "ensure_stream",
+    "plan_source",
     "request",
 ]
 
@@ -177,3 +181,23 @@ async def request(
     if not reply.ok:
         raise RemoteError(reply.error or RpcError(code="INTERNAL_ERROR", message="no error"))
     return msgspec.json.decode(reply.data, type=result_type)
+
+
+PlanSource = Callable[[str, str, str], Awaitable[Plan | None]]
+
+
+def plan_source(nc: NATS, timeout: float) -> PlanSource:
+    """Ask the catalog for a plan whose event has not reached this service yet:
+    ``fetch(tenant_id, app_id, plan_id)``; ``Unavailable`` when it does not answer (the
+    consumer retries the event)."""
+    answer_type: Any = Plan | None
+
+    async def fetch(tenant_id: str, app_id: str, plan_id: str) -> Plan | None:
+        q = rpc.GetPlan(tenant_id=tenant_id, app_id=app_id, plan_id=plan_id)
+        try:
+            answer: Plan | None = await request(nc, rpc.GET_PLAN, q, answer_type, timeout)
+        except Exception as exc:
+            raise Unavailable("The catalog did not answer for a plan") from exc
+        return answer
+
+    return fetch

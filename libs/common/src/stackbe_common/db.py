@@ -28,6 +28,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """A pool whose connections see only ``schema`` (plus pg_catalog) on their search_path."""
     await ensure_schema(dsn, schema)
+    kwargs.setdefault("max_inactive_connection_lifetime", 30.0)  # idle ones go back
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,

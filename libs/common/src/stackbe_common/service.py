@@ -60,6 +60,7 @@ class ServiceSettings(BaseSettings, frozen=True, kw_only=True):
 
     database_url: str
     encryption_key: str
+    database_pool_size: int = 10  # Postgres connections per process, at most
 
     @property
     def keyring(self) -> Keyring:

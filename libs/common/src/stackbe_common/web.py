@@ -154,13 +154,19 @@ def _on_stackbe_error(request: Request[Any, Any, Any], exc: StackBEError) -> Res
     )
 
 
+def _camel(name: str) -> str:
+    """A parameter's Python name as clients write it: ``event_type`` -> ``eventType``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
     """Litestar wraps msgspec's message; name the field the way a client wrote it."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict) and item.get("message"):
             message = str(item["message"])
-            key = item.get("key")
+            key = _camel(item["key"]) if isinstance(item.get("key"), str) else item.get("key")
             named = _FIELD_IN_MESSAGE.search(message)
             if named:
                 field = named.group(1)

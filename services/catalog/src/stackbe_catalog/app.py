@@ -26,7 +26,9 @@ def create_app(settings: ServiceSettings, clock: Clock | None = None) -> Litesta
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.database_url, SCHEMA)
+        app.state.pool = await create_pool(
+            settings.database_url, SCHEMA, max_size=settings.database_pool_size
+        )
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ HOUSEKEEPING_SECONDS = 600
 
 
 async def run_worker(settings: ServiceSettings) -> None:
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-catalog-worker")
     js = nc.jetstream()
     try:

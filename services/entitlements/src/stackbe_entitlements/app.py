@@ -34,7 +34,9 @@ def create_app(settings: EntitlementsSettings, deps: Deps | None = None) -> Lite
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.database_url, SCHEMA, max_size=20)
+        app.state.pool = await create_pool(
+            settings.database_url, SCHEMA, max_size=settings.database_pool_size
+        )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-entitlements")
         await bus.ensure_stream(app.state.nc.jetstream(), SCHEMA)
         cache = Cache(app.state.pool)

@@ -7,7 +7,7 @@ may use is stored with the projection's next version and announced as
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from stackbe_common import outbox
+from stackbe_common.bus import PlanSource
 from stackbe_common.ids import new_id
 from stackbe_events import Event
 from stackbe_events.catalog import Plan, PlanArchived, PlanCreated, PlanDeprecated, PlanUpdated
@@ -154,9 +155,6 @@ async def on_plan(conn: asyncpg.Connection, event: PlanUpdated) -> None:
     )
     for row in subscribers:
         await refresh(conn, row["tenant_id"], row["app_id"], row["customer_id"], event.occurred_at)
-
-
-PlanSource = Callable[[str, str, str], Awaitable[Plan | None]]
 
 
 async def on_subscription(

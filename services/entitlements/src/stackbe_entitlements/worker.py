@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -16,38 +15,21 @@ from stackbe_common import bus, idempotency
 from stackbe_common.bus import Responder
 from stackbe_common.consumer import Consumer
 from stackbe_common.db import create_pool
-from stackbe_common.errors import Unavailable
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 from stackbe_events import rpc
-from stackbe_events.catalog import Plan
 from stackbe_events.entitlements import CustomerEntitlements
 
 from .app import SCHEMA
 from .config import EntitlementsSettings
-from .projection import PlanSource, handlers, load
+from .projection import handlers, load
 from .rules import has_access
 
 HOUSEKEEPING_SECONDS = 600
 QUEUE = "entitlements"
 
 _get = msgspec.json.Decoder(rpc.GetEntitlements)
-
-
-def plan_source(nc: NATS, timeout: float) -> PlanSource:
-    """Ask the catalog for a plan whose event has not arrived yet."""
-    answer_type: Any = Plan | None
-
-    async def fetch(tenant_id: str, app_id: str, plan_id: str) -> Plan | None:
-        q = rpc.GetPlan(tenant_id=tenant_id, app_id=app_id, plan_id=plan_id)
-        try:
-            answer: Plan | None = await bus.request(nc, rpc.GET_PLAN, q, answer_type, timeout)
-        except Exception as exc:  # retried with the event, by the consumer
-            raise Unavailable("The catalog did not answer for a plan") from exc
-        return answer
-
-    return fetch
 
 
 def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
@@ -66,10 +48,10 @@ def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
 
 async def run_worker(settings: ServiceSettings) -> None:
     assert isinstance(settings, EntitlementsSettings)
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-entitlements-worker")
     js = nc.jetstream()
-    by_context = handlers(plan_source(nc, settings.rpc_timeout_seconds))
+    by_context = handlers(bus.plan_source(nc, settings.rpc_timeout_seconds))
     try:
         for context in (SCHEMA, *by_context):
             await bus.ensure_stream(js, context)

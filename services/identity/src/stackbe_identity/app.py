@@ -39,7 +39,9 @@ def create_app(settings: IdentitySettings, clock: Clock | None = None) -> Litest
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.database_url, SCHEMA)
+        app.state.pool = await create_pool(
+            settings.database_url, SCHEMA, max_size=settings.database_pool_size
+        )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-identity")
         try:
             yield

@@ -22,7 +22,7 @@ HOUSEKEEPING_SECONDS = 600  # expired sign-in rows and idempotency records
 
 async def run_worker(settings: ServiceSettings) -> None:
     assert isinstance(settings, IdentitySettings)
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-identity-worker")
     js = nc.jetstream()
     try:

@@ -28,7 +28,9 @@ def create_app(settings: SubscriptionsSettings, clock: Clock | None = None) -> L
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.database_url, SCHEMA)
+        app.state.pool = await create_pool(
+            settings.database_url, SCHEMA, max_size=settings.database_pool_size
+        )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-subscriptions")
         deps.lookups = Lookups(app.state.nc, settings.rpc_timeout_seconds)
         try:

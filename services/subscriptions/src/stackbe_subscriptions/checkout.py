@@ -163,6 +163,7 @@ async def complete(
             raise CheckoutExpired()
         await _refuse_second_live(conn, tenant_id, app_id, session["customer_id"])
         expires = now + timedelta(hours=deps.settings.incomplete_hours)
+        billing.hold_events()
         started = await machine.start(terms_of(plan), now, billing, expires)
         try:
             async with conn.transaction():  # a savepoint: a racing checkout may have won
@@ -180,6 +181,7 @@ async def complete(
                 )
         except asyncpg.UniqueViolationError as exc:
             raise SubscriptionExists() from exc
+        await billing.release_events()
         session = await repo.complete_session(conn, session_id, subscription_id, now)
         await outbox.record(
             conn,

@@ -134,6 +134,20 @@ class RowBilling:
         self.tenant_id, self.app_id = tenant_id, app_id
         self.subscription_id, self.customer_id = subscription_id, customer_id
         self.currency, self.grace_days, self.outcome = currency, grace_days, outcome
+        self._held: list[tuple[type[Any], datetime, Payment]] | None = None
+
+    def hold_events(self) -> None:
+        """Keep payment events back until ``release_events``: a new subscription's first
+        charge is announced after the subscription itself, so consumers of the stream
+        meet the subscription first."""
+        self._held = []
+
+    async def release_events(self) -> None:
+        held, self._held = self._held or [], None
+        for cls, at, payment in held:  # made now, so their ids sort after the subscription's
+            await outbox.record(
+                self.conn, fact(cls, at, self.tenant_id, self.app_id, payment=payment)
+            )
 
     async def charge(self, amount_cents: int, kind: PaymentKind, at: datetime) -> bool:
         if amount_cents == 0:
@@ -155,9 +169,12 @@ class RowBilling:
             at,
         )
         cls = PaymentSucceeded if succeeded else PaymentFailed
-        await outbox.record(
-            self.conn, fact(cls, at, self.tenant_id, self.app_id, payment=payment_out(row))
-        )
+        if self._held is not None:
+            self._held.append((cls, at, payment_out(row)))
+        else:
+            await outbox.record(
+                self.conn, fact(cls, at, self.tenant_id, self.app_id, payment=payment_out(row))
+            )
         return succeeded
 
     async def terms(self, plan_id: str) -> Terms:

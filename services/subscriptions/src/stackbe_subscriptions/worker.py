@@ -89,7 +89,7 @@ async def scheduler(pool: asyncpg.Pool, deps: Deps) -> None:
 
 async def run_worker(settings: ServiceSettings) -> None:
     assert isinstance(settings, SubscriptionsSettings)
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-subscriptions-worker")
     js = nc.jetstream()
     deps = Deps(
