@@ -26,7 +26,7 @@ bench: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/common/src libs/events/src services/identity/src services/catalog/src services/subscriptions/src services/entitlements/src services/gateway/src
+	$(UV) run mypy libs/common/src libs/events/src services/identity/src services/catalog/src services/subscriptions/src services/entitlements/src services/webhooks/src services/gateway/src bench
 
 ## fmt: format and fix what ruff can
 fmt: install

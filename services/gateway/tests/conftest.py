@@ -111,6 +111,7 @@ def settings(nats_url: str, internal_secret: bytes, upstream: Upstream) -> Gatew
         catalog_url=upstream.url,
         subscriptions_url=upstream.url,
         entitlements_url=upstream.url,
+        webhooks_url=upstream.url,
         key_use_report_seconds=0.2,
         log_json=False,
     )

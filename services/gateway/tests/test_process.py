@@ -42,6 +42,7 @@ async def served(settings: GatewaySettings, identity: FakeIdentity) -> AsyncIter
         "STACKBE_CATALOG_URL": settings.catalog_url,
         "STACKBE_SUBSCRIPTIONS_URL": settings.subscriptions_url,
         "STACKBE_ENTITLEMENTS_URL": settings.entitlements_url,
+        "STACKBE_WEBHOOKS_URL": settings.webhooks_url,
         "STACKBE_LOG_JSON": "true",
     }
     process = await asyncio.create_subprocess_exec(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from . import catalog, entitlements, identity, rpc, subscriptions
+from . import catalog, entitlements, identity, rpc, subscriptions, webhooks
 from .base import REGISTRY, Event, event_type_for, register, stream_for, subject_of
 from .catalog import (
     PlanArchived,
@@ -68,6 +68,7 @@ __all__ = [
     "stream_for",
     "subject_of",
     "subscriptions",
+    "webhooks",
 ]
 
 CONTEXTS = ("identity", "catalog", "subscriptions", "entitlements", "webhooks")

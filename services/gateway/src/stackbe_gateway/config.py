@@ -14,6 +14,7 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
     catalog_url: str = "http://127.0.0.1:8102"
     subscriptions_url: str = "http://127.0.0.1:8103"
     entitlements_url: str = "http://127.0.0.1:8104"
+    webhooks_url: str = "http://127.0.0.1:8105"
     rate_limit_per_minute: int = 1000
     customer_rate_limit_per_minute: int = 100
     anonymous_rate_limit_per_minute: int = 300
@@ -32,4 +33,5 @@ class GatewaySettings(BaseSettings, frozen=True, kw_only=True):
             "catalog": self.catalog_url.rstrip("/"),
             "subscriptions": self.subscriptions_url.rstrip("/"),
             "entitlements": self.entitlements_url.rstrip("/"),
+            "webhooks": self.webhooks_url.rstrip("/"),
         }

@@ -37,6 +37,7 @@ ROUTES: dict[str, str] = {
     "/checkout": "subscriptions",
     "/v1/entitlements": "entitlements",
     "/v1/usage": "entitlements",
+    "/v1/webhooks": "webhooks",
     "/.well-known": "identity",
 }
 

@@ -33,7 +33,9 @@ def _describe(backend: Backend) -> str:
     return f"{backend.url}  (found running)"
 
 
-def _banner(url: str, postgres: Backend, nats: Backend, secrets_file: Path) -> str:
+def _banner(
+    url: str, postgres: Backend, nats: Backend, secrets_file: Path, webhook_networks: str
+) -> str:
     return "\n".join(
         [
             "",
@@ -43,6 +45,8 @@ def _banner(url: str, postgres: Backend, nats: Backend, secrets_file: Path) -> s
             f"  Postgres:  {_describe(postgres)}",
             f"  NATS:      {_describe(nats)}",
             f"  Secrets:   {secrets_file}",
+            f"  Webhooks:  may reach {webhook_networks} (dev only; production refuses",
+            "             private, loopback and link-local targets)",
             "Press Ctrl-C to stop. Delete the data directory above to start afresh.",
             "",
         ]
@@ -86,7 +90,8 @@ def main() -> int:
             if os.environ.get(f"STACKBE_{name.upper()}_PORT")
         }
         url = platform.start(postgres.url, nats.url, gateway_port, env=secrets, ports=ports)
-        print(_banner(url, postgres, nats, secrets_file), flush=True)
+        networks = platform.env.get("STACKBE_WEBHOOK_ALLOWED_NETWORKS") or "public addresses only"
+        print(_banner(url, postgres, nats, secrets_file, networks), flush=True)
         return _watch(platform)
     except KeyboardInterrupt:
         log.info("devstack.interrupted")

@@ -17,7 +17,9 @@ from .backends import port_is_free
 from .processes import Child, ProcessGroup, StartupError, run_to_completion
 from .secretfile import generate_secrets
 
-__all__ = ["Platform", "installed_services"]
+__all__ = ["DEV_WEBHOOK_NETWORKS", "Platform", "installed_services"]
+
+DEV_WEBHOOK_NETWORKS = "127.0.0.0/8,::1/128"
 
 log = get_logger(__name__)
 
@@ -75,6 +77,8 @@ class Platform:
         secrets = {k: v for k, v in generate_secrets().items() if not os.environ.get(k)}
         urls = {f"STACKBE_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}" for n in self.services}
         return {
+            # Webhook receivers on this machine are reachable in dev (production refuses).
+            "STACKBE_WEBHOOK_ALLOWED_NETWORKS": DEV_WEBHOOK_NETWORKS,
             **os.environ,
             **secrets,
             "STACKBE_DATABASE_URL": database_url,

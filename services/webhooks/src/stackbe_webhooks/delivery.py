@@ -1,0 +1,421 @@
+"""Delivery workers: claim due deliveries, sign, POST, record, and schedule what failed.
+
+- Claiming: due rows are leased with ``FOR UPDATE SKIP LOCKED`` so replicas run side by
+  side; a lease outlives the request timeout, so a worker killed mid-delivery leaves a
+  row that another (or the restarted one) picks up once the lease ends, with the same
+  ``webhook-id``.
+- Fairness: at most ``webhook_endpoint_concurrency`` deliveries per endpoint are in
+  flight in one worker, so a slow or hanging endpoint never holds the slots other
+  endpoints need.
+- Outcome: a 2xx within the timeout is a success; redirects are not followed (a 3xx is a
+  failure). Failures retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h,
+  each +/-20%; 429, 502 and 504 honour ``Retry-After`` (at least 60 s). 410 disables the
+  endpoint; so does failing continuously for ``webhook_disable_after_days``. After the
+  last scheduled attempt the message is exhausted (``message.exhausted``).
+- Time comes from the clock the worker is given: tests drive retries with a clock they
+  move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+import asyncpg
+
+from stackbe_common import outbox
+from stackbe_common.clock import Clock
+from stackbe_common.crypto import DecryptionError, Keyring
+from stackbe_common.ids import new_id
+from stackbe_common.logging import get_logger
+from stackbe_events.webhooks import EndpointDisabled, MessageExhausted
+
+from . import signing
+from .config import WebhooksSettings
+from .fanout import DUE_CHANNEL
+from .sealing import secrets_in_use
+from .ssrf import AddressRefused, Guard, GuardedResolver, parse_networks
+
+__all__ = ["SCHEDULE", "DeliveryWorker", "Outcome", "retry_delay"]
+
+log = get_logger(__name__)
+
+SCHEDULE = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=14),
+    timedelta(hours=20),
+    timedelta(hours=24),
+)
+JITTER = 0.2
+RETRY_AFTER_STATUSES = frozenset({429, 502, 504})
+MIN_RETRY_AFTER = timedelta(seconds=60)
+MAX_RETRY_AFTER = timedelta(hours=24)
+BODY_KEPT = 4096
+LEASE_MARGIN = timedelta(seconds=5)
+
+
+def retry_delay(attempts: int, status: int | None, retry_after: str | None) -> timedelta:
+    """The wait before the next attempt, after ``attempts`` failed ones."""
+    if status in RETRY_AFTER_STATUSES and retry_after is not None:
+        try:
+            asked = timedelta(seconds=int(retry_after.strip()))
+        except ValueError:
+            asked = None  # an HTTP date or nonsense: the schedule decides
+        if asked is not None:
+            return min(max(asked, MIN_RETRY_AFTER), MAX_RETRY_AFTER)
+    base = SCHEDULE[min(attempts, len(SCHEDULE)) - 1]
+    return base * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (spread, not secrecy)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int | None
+    body: str | None
+    duration_ms: int
+    error: str | None
+    retry_after: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT message_id, endpoint_id,
+           row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS place
+    FROM deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1
+      AND (leased_until IS NULL OR leased_until <= $1)
+), picked AS (
+    SELECT d.message_id, d.endpoint_id
+    FROM deliveries d
+    JOIN due USING (message_id, endpoint_id)
+    LEFT JOIN unnest($2::text[], $3::int[]) AS busy (endpoint_id, in_flight)
+        ON busy.endpoint_id = d.endpoint_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND (d.leased_until IS NULL OR d.leased_until <= $1)
+      AND due.place <= $4 - coalesce(busy.in_flight, 0)
+    ORDER BY d.next_attempt_at
+    LIMIT $5
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries d SET leased_until = $1 + $6::interval
+FROM picked, messages m, endpoints e
+WHERE d.message_id = picked.message_id AND d.endpoint_id = picked.endpoint_id
+  AND m.id = d.message_id AND e.id = d.endpoint_id AND e.status = 'enabled'
+RETURNING d.message_id, d.endpoint_id, d.tenant_id, d.app_id, d.attempts, d.manual,
+          m.payload, m.event_type, e.url, e.secret, e.previous_secret,
+          e.previous_secret_until
+"""
+_ATTEMPT = """
+INSERT INTO attempts (id, message_id, endpoint_id, tenant_id, app_id, attempted_at,
+                      response_status, response_body, duration_ms, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+_DELIVERED = """
+UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, leased_until = NULL,
+    next_attempt_at = NULL, last_attempt_at = $3, last_response_status = $4, delivered_at = $3
+WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending'
+"""
+_HEALTHY = "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL"
+_FAILED = """
+UPDATE deliveries SET attempts = attempts + 1, leased_until = NULL, last_attempt_at = $3,
+    last_response_status = $4,
+    status = CASE WHEN $5::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = $5
+WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending'
+RETURNING attempts
+"""
+_FAILING = """
+UPDATE endpoints SET failing_since = coalesce(failing_since, $2)
+WHERE id = $1 RETURNING failing_since, url, tenant_id, app_id, status
+"""
+_DISABLE = """
+UPDATE endpoints SET status = 'disabled', disabled_reason = $2, updated_at = $3
+WHERE id = $1 AND status = 'enabled'
+RETURNING id, url, tenant_id, app_id, failing_since
+"""
+_FAIL_PENDING = """
+UPDATE deliveries SET status = 'failed', leased_until = NULL, next_attempt_at = NULL
+WHERE endpoint_id = $1 AND status = 'pending'
+"""
+
+
+async def disable_endpoint(
+    conn: asyncpg.Connection, endpoint_id: str, reason: str, now: datetime
+) -> bool:
+    """Disable the endpoint (its pending deliveries fail) and say so on NATS."""
+    row = await conn.fetchrow(_DISABLE, endpoint_id, reason, now)
+    if row is None:
+        return False
+    await conn.execute(_FAIL_PENDING, endpoint_id)
+    await outbox.record(
+        conn,
+        EndpointDisabled(
+            id=new_id("evt"),
+            occurred_at=now,
+            tenant_id=row["tenant_id"],
+            app_id=row["app_id"],
+            endpoint_id=endpoint_id,
+            url=row["url"],
+            reason=reason,
+            failing_since=row["failing_since"],
+        ),
+    )
+    log.warning("webhooks.endpoint_disabled", endpoint_id=endpoint_id, reason=reason)
+    return True
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        keyring: Keyring,
+        settings: WebhooksSettings,
+        clock: Clock,
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool, self._keyring, self._clock = pool, keyring, clock
+        self._timeout = settings.webhook_timeout_seconds
+        self._lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
+        self._per_endpoint = settings.webhook_endpoint_concurrency
+        self._slots = settings.webhook_concurrency
+        self._disable_after = timedelta(days=settings.webhook_disable_after_days)
+        self._guard = Guard(parse_networks(settings.webhook_allowed_networks))
+        self._poll = poll_seconds
+        self._in_flight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    # Running
+
+    async def __aenter__(self) -> DeliveryWorker:
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self._guard), limit=self._slots, limit_per_host=0
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=False
+        )
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.settle()
+        if self._session is not None:
+            await self._session.close()
+
+    async def run(self) -> None:
+        """Deliver until cancelled: woken by new deliveries, polling for retries."""
+        listener: asyncpg.Connection | None = None
+        try:
+            while True:
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._pool.acquire()
+                        await listener.add_listener(DUE_CHANNEL, self._on_due)
+                    self._wake.clear()
+                    await self.dispatch()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                except Exception as exc:  # Postgres away: wait and go on
+                    log.warning("webhooks.dispatch_failed", error=repr(exc))
+                    if listener is not None:
+                        with contextlib.suppress(Exception):
+                            await self._pool.release(listener)
+                        listener = None
+                    await asyncio.sleep(self._poll)
+        finally:
+            for task in self._tasks:
+                task.cancel()  # leases end, and another worker takes over
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(DUE_CHANNEL, self._on_due)
+                    await self._pool.release(listener)
+
+    def _on_due(self, *_: object) -> None:
+        self._wake.set()
+
+    async def dispatch(self) -> int:
+        """Claim what is due and start each delivery; how many were started."""
+        started = 0
+        while (free := self._slots - len(self._tasks)) > 0:
+            busy = [(e, n) for e, n in self._in_flight.items() if n > 0]
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    _CLAIM,
+                    self._clock.now(),
+                    [e for e, _ in busy],
+                    [n for _, n in busy],
+                    self._per_endpoint,
+                    min(free, 100),
+                    self._lease,
+                )
+            for row in rows:
+                endpoint = row["endpoint_id"]
+                self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+                task = asyncio.create_task(self._deliver(row))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            started += len(rows)
+            if len(rows) < min(free, 100):
+                break
+        return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()  # a slot is free: the endpoint may have more waiting
+
+    async def settle(self) -> None:
+        """Wait for the deliveries in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def deliver_due(self) -> int:
+        """Claim and deliver until nothing is due at the clock's time (tests, operators)."""
+        total = 0
+        while started := await self.dispatch():
+            total += started
+            await self.settle()
+        return total
+
+    # One delivery
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        endpoint = row["endpoint_id"]
+        try:
+            outcome = await self._attempt(row)
+            await self._record(row, outcome)
+        except Exception as exc:  # recorded next time: the lease ends and it is retried
+            log.error("webhooks.delivery_crashed", endpoint_id=endpoint, error=repr(exc))
+        finally:
+            self._in_flight[endpoint] -= 1
+            if not self._in_flight[endpoint]:
+                del self._in_flight[endpoint]
+
+    async def _attempt(self, row: asyncpg.Record) -> Outcome:
+        assert self._session is not None, "use the worker as an async context manager"
+        body: bytes = row["payload"]
+        started = time.perf_counter()
+        try:
+            signing_secrets = secrets_in_use(self._keyring, row, self._clock.now())
+        except DecryptionError as exc:  # its key left STACKBE_ENCRYPTION_KEY: rotate the secret
+            return Outcome(None, None, 0, f"the signing secret cannot be decrypted: {exc}")
+        headers = signing.headers(
+            signing_secrets,
+            row["message_id"],
+            int(time.time()),  # the receiver's replay window is about its wall clock
+            body,
+        )
+
+        def took() -> int:
+            return round((time.perf_counter() - started) * 1000)
+
+        try:
+            await self._guard.check_url(row["url"])
+            async with self._session.post(
+                row["url"],
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as answer:
+                kept = await _read_some(answer.content, BODY_KEPT)
+                return Outcome(
+                    status=answer.status,
+                    body=kept.decode("utf-8", errors="replace"),
+                    duration_ms=took(),
+                    error=None if answer.status < 300 else f"HTTP {answer.status}",
+                    retry_after=answer.headers.get("Retry-After"),
+                )
+        except TimeoutError:
+            return Outcome(None, None, took(), f"no answer within {self._timeout:g} s")
+        except AddressRefused as exc:
+            return Outcome(None, None, took(), f"refused: {exc}")
+        except (aiohttp.ClientError, OSError) as exc:
+            return Outcome(None, None, took(), f"{type(exc).__name__}: {exc}"[:500])
+
+    async def _record(self, row: asyncpg.Record, outcome: Outcome) -> None:
+        now = self._clock.now()
+        message, endpoint = row["message_id"], row["endpoint_id"]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                _ATTEMPT,
+                new_id("att"),
+                message,
+                endpoint,
+                row["tenant_id"],
+                row["app_id"],
+                now,
+                outcome.status,
+                outcome.body,
+                outcome.duration_ms,
+                outcome.error,
+            )
+            if outcome.delivered:
+                await conn.execute(_DELIVERED, message, endpoint, now, outcome.status)
+                await conn.execute(_HEALTHY, endpoint)
+                return
+            await self._failed(conn, row, outcome, now)
+
+    async def _failed(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, outcome: Outcome, now: datetime
+    ) -> None:
+        message, endpoint = row["message_id"], row["endpoint_id"]
+        attempts = row["attempts"] + 1
+        last = row["manual"] or attempts > len(SCHEDULE)
+        delay = retry_delay(attempts, outcome.status, outcome.retry_after)
+        next_at = None if last else now + delay
+        await conn.execute(_FAILED, message, endpoint, now, outcome.status, next_at)
+        log.info(
+            "webhooks.attempt_failed",
+            endpoint_id=endpoint,
+            message_id=message,
+            attempts=attempts,
+            error=outcome.error,
+            next_attempt_at=next_at,
+        )
+        if outcome.status == 410:
+            await disable_endpoint(conn, endpoint, "gone", now)
+            return
+        failing = await conn.fetchrow(_FAILING, endpoint, now)
+        if failing is not None and now - failing["failing_since"] >= self._disable_after:
+            await disable_endpoint(conn, endpoint, "failing", now)
+            return
+        if last and not row["manual"]:
+            await outbox.record(
+                conn,
+                MessageExhausted(
+                    id=new_id("evt"),
+                    occurred_at=now,
+                    tenant_id=row["tenant_id"],
+                    app_id=row["app_id"],
+                    message_id=message,
+                    endpoint_id=endpoint,
+                    event_type=row["event_type"],
+                    attempts=attempts,
+                ),
+            )
+
+
+async def _read_some(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body; the rest is not waited for."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,63 @@
+"""The webhooks worker: consumers of every stream that turn events into messages, the
+delivery worker, the outbox relay (``endpoint.disabled``, ``message.exhausted``) and
+housekeeping (messages older than the retention are deleted with their attempts)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+
+from stackbe_common import bus, idempotency
+from stackbe_common.clock import Clock, SystemClock
+from stackbe_common.consumer import Consumer
+from stackbe_common.db import create_pool
+from stackbe_common.housekeeping import Job, run_periodically
+from stackbe_common.outbox import OutboxRelay
+from stackbe_common.service import ServiceSettings
+
+from .app import SCHEMA
+from .config import WebhooksSettings
+from .delivery import DeliveryWorker
+from .fanout import handlers
+
+HOUSEKEEPING_SECONDS = 600
+
+
+def expire_messages(retention_days: int, clock: Clock) -> Job:
+    async def expire(conn: asyncpg.Connection) -> None:
+        cutoff = clock.now() - timedelta(days=retention_days)
+        await conn.execute("DELETE FROM messages WHERE created_at < $1", cutoff)
+
+    return expire
+
+
+async def run_worker(settings: ServiceSettings) -> None:
+    assert isinstance(settings, WebhooksSettings)
+    clock = SystemClock()
+    pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
+    nc = await bus.connect(settings.nats_url, "stackbe-webhooks-worker")
+    js = nc.jetstream()
+    by_context = handlers(clock, bus.plan_source(nc, settings.rpc_timeout_seconds))
+    try:
+        for context in (SCHEMA, *by_context):
+            await bus.ensure_stream(js, context)
+        async with (
+            DeliveryWorker(pool, settings.keyring, settings, clock) as delivery,
+            asyncio.TaskGroup() as tasks,
+        ):
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            for context, table in by_context.items():
+                consumer = Consumer(
+                    name="webhooks", context=context, pool=pool, js=js, handlers=table
+                )
+                tasks.create_task(consumer.run())
+            tasks.create_task(delivery.run())
+            expire = expire_messages(settings.webhook_retention_days, clock)
+            tasks.create_task(
+                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, expire)
+            )
+    finally:
+        await asyncio.shield(nc.drain())
+        await pool.close()

@@ -1,0 +1,184 @@
+"""Nothing lost: a burst of events through JetStream, a hanging endpoint beside a healthy
+one, and a delivery worker killed with SIGKILL in the middle of a delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import msgspec
+import nats
+import pytest
+from aiohttp import web
+
+from stackbe_common import bus
+from stackbe_common.consumer import Consumer
+from stackbe_common.ids import new_id
+from stackbe_events import encode
+from stackbe_webhooks.delivery import DeliveryWorker
+from stackbe_webhooks.fanout import handlers
+
+BURST = 1000
+
+
+async def _until(probe, seconds: float, what: str) -> None:
+    """Wait for ``probe()`` to hold; a bound against hanging, not a speed assertion."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not probe():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"gave up waiting: {what}")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(*tasks):
+    started = [asyncio.create_task(t) for t in tasks]
+    try:
+        yield
+    finally:
+        for task in started:
+            task.cancel()
+        await asyncio.gather(*started, return_exceptions=True)
+
+
+async def test_a_burst_of_1000_events_reaches_every_matching_endpoint(
+    app, worker, receivers, clock, pool, settings
+):
+    first, second, elsewhere = await receivers(), await receivers(), await receivers()
+    await app.endpoint(first.url)
+    await app.endpoint(second.url, events=["customer.created", "customer.updated"])
+    await app.endpoint(elsewhere.url, events=["payment.failed"])
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    await bus.ensure_stream(js, "identity")
+    events = [app.customer_created(n) for n in range(BURST)]
+    await asyncio.gather(*(js.publish(e.subject, encode(e)) for e in events))
+    consumer = Consumer(
+        name=new_id("burst"),
+        context="identity",
+        pool=pool,
+        js=js,
+        handlers=handlers(clock)["identity"],
+    )
+    wanted = {e.id for e in events}
+    try:
+        async with running(consumer.run(), worker.run()):
+            await _until(
+                lambda: wanted <= set(first.ids) and wanted <= set(second.ids), 180, "the burst"
+            )
+    finally:
+        await nc.close()
+    for receiver in (first, second):
+        counts = Counter(receiver.ids)
+        assert set(counts) == wanted  # every one, nothing foreign
+        # A duplicate, if any, is the same message: same webhook-id, same body.
+        bodies = {}
+        for got in receiver.received:
+            assert bodies.setdefault(got.headers["webhook-id"], got.body) == got.body
+    assert elsewhere.received == []
+    async with pool.acquire() as conn:
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM deliveries WHERE app_id = $1 AND status <> 'delivered'", app.id
+        )
+    assert pending == 0
+
+
+async def test_a_hanging_endpoint_does_not_hold_up_a_healthy_one(
+    app, receivers, clock, pool, settings
+):
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response(status=200)
+
+    stuck, healthy = await receivers(default=hang), await receivers()
+    await app.endpoint(stuck.url)
+    await app.endpoint(healthy.url)
+    events = [await app.customer(n, clock=clock) for n in range(20)]
+    patient = msgspec.structs.replace(settings, webhook_timeout_seconds=60.0)
+    cap = patient.webhook_endpoint_concurrency
+    async with DeliveryWorker(pool, patient.keyring, patient, clock) as worker:
+        try:
+            async with running(worker.run()):
+                await _until(lambda: len(healthy.received) == 20, 60, "the healthy endpoint")
+                # Every healthy delivery is done while the stuck endpoint still holds its
+                # first requests, and no more of them than its concurrency cap.
+                assert set(healthy.ids) == {e.id for e in events}
+                assert len(stuck.received) == cap < 20
+                release.set()
+                await _until(lambda: len(set(stuck.ids)) == 20, 60, "the stuck endpoint")
+        finally:
+            release.set()
+    assert set(stuck.ids) == {e.id for e in events}
+
+
+@pytest.fixture
+def worker_process(wh_database_url, wh_nats_url, internal_secret, settings):
+    """``python -m stackbe_webhooks worker`` as a child process (started on demand)."""
+    env = {
+        **os.environ,
+        "STACKBE_DATABASE_URL": wh_database_url,
+        "STACKBE_NATS_URL": wh_nats_url,
+        "STACKBE_INTERNAL_SECRET": internal_secret.decode("latin-1"),
+        "STACKBE_ENCRYPTION_KEY": settings.encryption_key,
+        "STACKBE_WEBHOOK_ALLOWED_NETWORKS": settings.webhook_allowed_networks,
+        "STACKBE_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "STACKBE_LOG_JSON": "false",
+    }
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "stackbe_webhooks", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+async def test_a_worker_killed_mid_delivery_delivers_after_restart_with_the_same_id(
+    app, receivers, worker_process, settings
+):
+    arrived = asyncio.Event()
+
+    async def hold(request: web.Request) -> web.StreamResponse:
+        arrived.set()
+        await asyncio.sleep(30)  # the worker dies while this request is open
+        return web.Response(status=200)
+
+    receiver = await receivers(hold)
+    await app.endpoint(receiver.url)
+    event = await app.customer(0)
+    first = worker_process()
+    await asyncio.wait_for(arrived.wait(), 60)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    [delivery] = (await app.message(event.id))["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 0)  # no outcome recorded
+    worker_process()
+    await _until(lambda: len(receiver.received) == 2, 60, "the delivery after the restart")
+    assert receiver.ids == [event.id, event.id]
+
+    async def delivered() -> bool:
+        [d] = (await app.message(event.id))["deliveries"]
+        return d["status"] == "delivered"
+
+    for _ in range(100):
+        if await delivered():
+            break
+        await asyncio.sleep(0.05)
+    assert await delivered()
