@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,9 +16,37 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 import stackbe_events
 from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_ports
+from stackbe_common.testing.plugin import fresh_database, fresh_nats_server
 from stackbe_common.testing.smtp import Mailbox
 
 SERVICES = ("identity", "catalog", "subscriptions", "entitlements", "webhooks")
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """The end-to-end platform's own database and (below) NATS: nothing the service tests
+    on this worker write reaches the platform's consumers, nor the other way round."""
+    async with fresh_database(pg_server_url, "stackbe_e2e") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    with fresh_nats_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def own_database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A database for one test that runs a platform of its own (``make dev``)."""
+    async with fresh_database(pg_server_url, "stackbe_own") as url:
+        yield url
+
+
+@pytest.fixture
+def own_nats_url() -> Iterator[str]:
+    with fresh_nats_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +67,7 @@ async def platform(
             "STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
             "STACKBE_DEV": "false",
             # Ten processes share the test server's connections with the service tests.
-            "STACKBE_DATABASE_POOL_SIZE": "4",
+            "STACKBE_DATABASE_POOL_SIZE": "3",
         },
     )
     yield stack

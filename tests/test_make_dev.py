@@ -31,13 +31,13 @@ async def read_until(
 
 
 async def test_make_dev_runs_the_platform_the_quickstart_works_and_ctrl_c_stops_it(
-    database_url, nats_url, tmp_path
+    own_database_url, own_nats_url, tmp_path
 ):
     gateway_port, identity_port = free_port(), free_port()
     env = {
         **os.environ,
-        "STACKBE_DATABASE_URL": database_url,
-        "STACKBE_NATS_URL": nats_url,
+        "STACKBE_DATABASE_URL": own_database_url,
+        "STACKBE_NATS_URL": own_nats_url,
         "STACKBE_GATEWAY_PORT": str(gateway_port),
         "STACKBE_IDENTITY_PORT": str(identity_port),
         "STACKBE_DEV_DIR": str(tmp_path / ".stackbe"),

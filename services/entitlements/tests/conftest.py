@@ -61,7 +61,7 @@ async def pool(entitlements_settings: EntitlementsSettings) -> AsyncIterator[asy
         await migrate(conn, SCHEMA, MIGRATIONS)
     finally:
         await conn.close()
-    made = await create_pool(entitlements_settings.database_url, SCHEMA)
+    made = await create_pool(entitlements_settings.database_url, SCHEMA, max_size=4)
     yield made
     await made.close()
 

@@ -192,7 +192,7 @@ async def api(
 @pytest.fixture(scope="session")
 async def pool(subscriptions_db: str) -> AsyncIterator[asyncpg.Pool]:
     """Connections as the service makes them (its schema, its JSON codecs)."""
-    made = await create_pool(subscriptions_db, SCHEMA)
+    made = await create_pool(subscriptions_db, SCHEMA, max_size=4)
     yield made
     await made.close()
 

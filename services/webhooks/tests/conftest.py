@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import secrets
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import httpx
@@ -29,9 +26,9 @@ from litestar.testing import AsyncTestClient
 
 from stackbe_common.db import create_pool
 from stackbe_common.ids import new_id
-from stackbe_common.infra import NatsServer
 from stackbe_common.migrations import migrate
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.testing.plugin import fresh_database, fresh_nats_server
 from stackbe_events.identity import CustomerCreated
 from stackbe_webhooks.app import SCHEMA, create_app
 from stackbe_webhooks.config import WebhooksSettings
@@ -57,28 +54,14 @@ class OffsetClock:
 
 @pytest.fixture(scope="session")
 async def wh_database_url(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"stackbe_test_webhooks_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield urlunparse(urlparse(pg_server_url)._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(pg_server_url, "stackbe_test_webhooks") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def wh_nats_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="stackbe-wh-nats-") as tmp:
-        server = NatsServer(Path(tmp) / "js").start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
+    with fresh_nats_server() as url:
+        yield url
 
 
 def make_settings(
@@ -91,7 +74,13 @@ def make_settings(
         internal_secret=secret.decode("latin-1"),
         encryption_key=f"w1:{key}",
         log_json=False,
-        **{"webhook_allowed_networks": LOOPBACK, "webhook_timeout_seconds": 2.0, **extra},
+        **{
+            "webhook_allowed_networks": LOOPBACK,
+            "webhook_timeout_seconds": 2.0,
+            "tenant_limits": False,  # no identity here; tests/test_e2e_billing.py has one
+            "database_pool_size": 4,
+            **extra,
+        },
     )
 
 
@@ -107,7 +96,7 @@ async def pool(settings: WebhooksSettings) -> AsyncIterator[asyncpg.Pool]:
         await migrate(conn, SCHEMA, MIGRATIONS)
     finally:
         await conn.close()
-    made = await create_pool(settings.database_url, SCHEMA)
+    made = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     yield made
     await made.close()
 
@@ -270,5 +259,10 @@ class App:
 
 
 @pytest.fixture
-def app(pool: asyncpg.Pool, api: Api) -> App:
-    return App(pool, api)
+async def app(pool: asyncpg.Pool, api: Api) -> AsyncIterator[App]:
+    """A new app; its endpoints (and so its deliveries) go with the test, so nothing it
+    left pending is due in a later test's delivery run."""
+    made = App(pool, api)
+    yield made
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM endpoints WHERE app_id = $1", made.id)

@@ -67,10 +67,10 @@ LEASE_MARGIN = timedelta(seconds=5)
 def retry_delay(attempts: int, status: int | None, retry_after: str | None) -> timedelta:
     """The wait before the next attempt, after ``attempts`` failed ones."""
     if status in RETRY_AFTER_STATUSES and retry_after is not None:
-        try:
-            asked = timedelta(seconds=int(retry_after.strip()))
-        except ValueError:
-            asked = None  # an HTTP date or nonsense: the schedule decides
+        text = retry_after.strip()
+        asked = None  # an HTTP date or nonsense: the schedule decides
+        if text.isascii() and text.isdigit():
+            asked = timedelta(seconds=min(int(text), int(MAX_RETRY_AFTER.total_seconds())))
         if asked is not None:
             return min(max(asked, MIN_RETRY_AFTER), MAX_RETRY_AFTER)
     base = SCHEDULE[min(attempts, len(SCHEDULE)) - 1]
@@ -92,11 +92,11 @@ class Outcome:
 
 _CLAIM = """
 WITH due AS (
-    SELECT message_id, endpoint_id,
-           row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS place
-    FROM deliveries
-    WHERE status = 'pending' AND next_attempt_at <= $1
-      AND (leased_until IS NULL OR leased_until <= $1)
+    SELECT d.message_id, d.endpoint_id,
+           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS place
+    FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND (d.leased_until IS NULL OR d.leased_until <= $1)
 ), picked AS (
     SELECT d.message_id, d.endpoint_id
     FROM deliveries d
@@ -106,15 +106,15 @@ WITH due AS (
     WHERE d.status = 'pending' AND d.next_attempt_at <= $1
       AND (d.leased_until IS NULL OR d.leased_until <= $1)
       AND due.place <= $4 - coalesce(busy.in_flight, 0)
-    ORDER BY d.next_attempt_at
+    ORDER BY due.place, d.next_attempt_at  -- round robin: each endpoint's oldest first
     LIMIT $5
     FOR UPDATE OF d SKIP LOCKED
 )
-UPDATE deliveries d SET leased_until = $1 + $6::interval
+UPDATE deliveries d SET leased_until = $1 + $6::interval, lease_token = gen_random_uuid()::text
 FROM picked, messages m, endpoints e
 WHERE d.message_id = picked.message_id AND d.endpoint_id = picked.endpoint_id
   AND m.id = d.message_id AND e.id = d.endpoint_id AND e.status = 'enabled'
-RETURNING d.message_id, d.endpoint_id, d.tenant_id, d.app_id, d.attempts, d.manual,
+RETURNING d.message_id, d.endpoint_id, d.tenant_id, d.app_id, d.lease_token,
           m.payload, m.event_type, e.url, e.secret, e.previous_secret,
           e.previous_secret_until
 """
@@ -123,32 +123,39 @@ INSERT INTO attempts (id, message_id, endpoint_id, tenant_id, app_id, attempted_
                       response_status, response_body, duration_ms, error)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
+# Endpoint first, then delivery: the order every writer of both takes its locks in.
+_ENDPOINT = "SELECT status FROM endpoints WHERE id = $1 FOR NO KEY UPDATE"
+_HELD = """
+SELECT attempts, manual, retry_requested FROM deliveries
+WHERE message_id = $1 AND endpoint_id = $2 AND lease_token = $3 FOR UPDATE
+"""
 _DELIVERED = """
 UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, leased_until = NULL,
-    next_attempt_at = NULL, last_attempt_at = $3, last_response_status = $4, delivered_at = $3
-WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending'
+    lease_token = NULL, retry_requested = false, next_attempt_at = NULL,
+    last_attempt_at = $3, last_response_status = $4, delivered_at = $3
+WHERE message_id = $1 AND endpoint_id = $2
 """
 _HEALTHY = "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL"
 _FAILED = """
-UPDATE deliveries SET attempts = attempts + 1, leased_until = NULL, last_attempt_at = $3,
-    last_response_status = $4,
+UPDATE deliveries SET attempts = attempts + 1, leased_until = NULL, lease_token = NULL,
+    last_attempt_at = $3, last_response_status = $4,
     status = CASE WHEN $5::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
-    next_attempt_at = $5
-WHERE message_id = $1 AND endpoint_id = $2 AND status = 'pending'
-RETURNING attempts
+    next_attempt_at = $5, manual = manual OR $6, retry_requested = false
+WHERE message_id = $1 AND endpoint_id = $2
 """
 _FAILING = """
 UPDATE endpoints SET failing_since = coalesce(failing_since, $2)
-WHERE id = $1 RETURNING failing_since, url, tenant_id, app_id, status
+WHERE id = $1 RETURNING failing_since
 """
 _DISABLE = """
 UPDATE endpoints SET status = 'disabled', disabled_reason = $2, updated_at = $3
 WHERE id = $1 AND status = 'enabled'
 RETURNING id, url, tenant_id, app_id, failing_since
 """
+# Deliveries in flight are left to their worker, which records them as failed.
 _FAIL_PENDING = """
 UPDATE deliveries SET status = 'failed', leased_until = NULL, next_attempt_at = NULL
-WHERE endpoint_id = $1 AND status = 'pending'
+WHERE endpoint_id = $1 AND status = 'pending' AND (leased_until IS NULL OR leased_until <= $2)
 """
 
 
@@ -159,7 +166,7 @@ async def disable_endpoint(
     row = await conn.fetchrow(_DISABLE, endpoint_id, reason, now)
     if row is None:
         return False
-    await conn.execute(_FAIL_PENDING, endpoint_id)
+    await conn.execute(_FAIL_PENDING, endpoint_id, now)
     await outbox.record(
         conn,
         EndpointDisabled(
@@ -323,7 +330,7 @@ class DeliveryWorker:
             return round((time.perf_counter() - started) * 1000)
 
         try:
-            await self._guard.check_url(row["url"])
+            self._guard.check_literal(row["url"])  # names are checked by the resolver
             async with self._session.post(
                 row["url"],
                 data=body,
@@ -334,7 +341,7 @@ class DeliveryWorker:
                 kept = await _read_some(answer.content, BODY_KEPT)
                 return Outcome(
                     status=answer.status,
-                    body=kept.decode("utf-8", errors="replace"),
+                    body=kept.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
                     duration_ms=took(),
                     error=None if answer.status < 300 else f"HTTP {answer.status}",
                     retry_after=answer.headers.get("Retry-After"),
@@ -344,12 +351,18 @@ class DeliveryWorker:
         except AddressRefused as exc:
             return Outcome(None, None, took(), f"refused: {exc}")
         except (aiohttp.ClientError, OSError) as exc:
+            refused = _refusal(exc)
+            if refused is not None:
+                return Outcome(None, None, took(), f"refused: {refused}")
             return Outcome(None, None, took(), f"{type(exc).__name__}: {exc}"[:500])
 
     async def _record(self, row: asyncpg.Record, outcome: Outcome) -> None:
+        """The attempt, and the delivery's next step, if this worker still holds the claim
+        (a worker whose lease ran out logs its attempt and changes nothing else)."""
         now = self._clock.now()
         message, endpoint = row["message_id"], row["endpoint_id"]
         async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.fetchval(_ENDPOINT, endpoint)
             await conn.execute(
                 _ATTEMPT,
                 new_id("att"),
@@ -363,21 +376,36 @@ class DeliveryWorker:
                 outcome.duration_ms,
                 outcome.error,
             )
+            held = await conn.fetchrow(_HELD, message, endpoint, row["lease_token"])
+            if status is None or held is None:
+                log.info("webhooks.claim_lost", endpoint_id=endpoint, message_id=message)
+                return
             if outcome.delivered:
                 await conn.execute(_DELIVERED, message, endpoint, now, outcome.status)
                 await conn.execute(_HEALTHY, endpoint)
                 return
-            await self._failed(conn, row, outcome, now)
+            await self._failed(conn, row, held, status == "enabled", outcome, now)
 
     async def _failed(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, outcome: Outcome, now: datetime
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        held: asyncpg.Record,
+        enabled: bool,
+        outcome: Outcome,
+        now: datetime,
     ) -> None:
         message, endpoint = row["message_id"], row["endpoint_id"]
-        attempts = row["attempts"] + 1
-        last = row["manual"] or attempts > len(SCHEDULE)
-        delay = retry_delay(attempts, outcome.status, outcome.retry_after)
-        next_at = None if last else now + delay
-        await conn.execute(_FAILED, message, endpoint, now, outcome.status, next_at)
+        attempts = held["attempts"] + 1
+        again = held["retry_requested"]  # a retry asked for during this attempt
+        exhausted = not held["manual"] and attempts > len(SCHEDULE) and not again
+        if not enabled or (held["manual"] and not again) or exhausted:
+            next_at = None
+        elif again:
+            next_at = now
+        else:
+            next_at = now + retry_delay(attempts, outcome.status, outcome.retry_after)
+        await conn.execute(_FAILED, message, endpoint, now, outcome.status, next_at, again)
         log.info(
             "webhooks.attempt_failed",
             endpoint_id=endpoint,
@@ -386,14 +414,7 @@ class DeliveryWorker:
             error=outcome.error,
             next_attempt_at=next_at,
         )
-        if outcome.status == 410:
-            await disable_endpoint(conn, endpoint, "gone", now)
-            return
-        failing = await conn.fetchrow(_FAILING, endpoint, now)
-        if failing is not None and now - failing["failing_since"] >= self._disable_after:
-            await disable_endpoint(conn, endpoint, "failing", now)
-            return
-        if last and not row["manual"]:
+        if exhausted and enabled:
             await outbox.record(
                 conn,
                 MessageExhausted(
@@ -407,6 +428,26 @@ class DeliveryWorker:
                     attempts=attempts,
                 ),
             )
+        if not enabled:
+            return
+        if outcome.status == 410:
+            await disable_endpoint(conn, endpoint, "gone", now)
+            return
+        failing_since = await conn.fetchval(_FAILING, endpoint, now)
+        if now - failing_since >= self._disable_after:
+            await disable_endpoint(conn, endpoint, "failing", now)
+
+
+def _refusal(exc: BaseException) -> AddressRefused | None:
+    """The guard's refusal behind a connection error, if that is what it was."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, AddressRefused):
+            return seen
+        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
+    return None
 
 
 async def _read_some(stream: aiohttp.StreamReader, limit: int) -> bytes:

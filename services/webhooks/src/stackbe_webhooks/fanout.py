@@ -11,8 +11,9 @@ object a message needs has not arrived yet, the event is retried a moment later.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -73,6 +74,7 @@ WITH made AS (
     WHERE e.app_id = $2 AND e.status = 'enabled'
       AND CASE WHEN $5::text IS NULL THEN e.event_types IS NULL OR $3 = ANY (e.event_types)
                ELSE e.id = $5 END
+    FOR SHARE OF e  -- an endpoint being disabled waits, then fails these deliveries too
     RETURNING 1
 )
 SELECT count(*) FROM made
@@ -113,10 +115,24 @@ async def publish(
 # Read models
 
 
-async def _body(conn: asyncpg.Connection, table: str, object_id: str, what: str) -> Any:
-    body = await conn.fetchval(f"SELECT body FROM {table} WHERE id = $1", object_id)
-    if body is None:  # its event is still on its way
-        raise Unavailable(f"{what} {object_id} is not known yet")
+WAIT_FOR_OBJECT = 0.5  # seconds a fresh event waits for an object another stream brings
+FRESH = timedelta(seconds=10)
+
+
+async def _body(
+    conn: asyncpg.Connection, table: str, object_id: str, what: str, event: Event
+) -> Any:
+    """The object's latest body. Streams are consumed side by side, so the customer of a
+    new subscription may be a moment behind it: for a fresh event, wait briefly (each
+    read sees what other transactions committed); then let the consumer retry the event
+    later, without holding up the events behind it."""
+    query = f"SELECT body FROM {table} WHERE id = $1"
+    fresh = datetime.now(UTC) - event.occurred_at < FRESH
+    deadline = asyncio.get_running_loop().time() + (WAIT_FOR_OBJECT if fresh else 0.0)
+    while (body := await conn.fetchval(query, object_id)) is None:
+        if asyncio.get_running_loop().time() >= deadline:
+            raise Unavailable(f"{what} {object_id} is not known yet")
+        await asyncio.sleep(0.02)
     return body
 
 
@@ -158,7 +174,7 @@ def handlers(
                     _VERSIONED.format(table="plans"), found.id, found.app_id, found, found.version
                 )
                 return found
-        return body if body is not None else await _body(conn, "plans", plan_id, "plan")
+        return body if body is not None else await _body(conn, "plans", plan_id, "plan", event)
 
     async def fan_out(conn: asyncpg.Connection, event: Event, event_type: str, data: Any) -> None:
         assert event.app_id is not None
@@ -191,7 +207,7 @@ def handlers(
             )
             data = {
                 "subscription": sub,
-                "customer": await _body(conn, "customers", sub.customer_id, "customer"),
+                "customer": await _body(conn, "customers", sub.customer_id, "customer", event),
                 "plan": await plan_body(conn, event, sub.plan_id),
             }
             await fan_out(conn, event, event_type, data)
@@ -202,9 +218,9 @@ def handlers(
         data = {
             "checkoutSessionId": event.session_id,
             "subscription": await _body(
-                conn, "subscriptions", event.subscription_id, "subscription"
+                conn, "subscriptions", event.subscription_id, "subscription", event
             ),
-            "customer": await _body(conn, "customers", event.customer_id, "customer"),
+            "customer": await _body(conn, "customers", event.customer_id, "customer", event),
             "plan": await plan_body(conn, event, event.plan_id),
         }
         await fan_out(conn, event, "checkout.completed", data)
@@ -212,7 +228,7 @@ def handlers(
     def payment_handler(event_type: str) -> Handler:
         async def handle(conn: asyncpg.Connection, event: Any) -> None:
             pay = event.payment
-            sub = await _body(conn, "subscriptions", pay.subscription_id, "subscription")
+            sub = await _body(conn, "subscriptions", pay.subscription_id, "subscription", event)
             await fan_out(conn, event, event_type, {"payment": pay, "subscription": sub})
 
         return handle

@@ -148,16 +148,21 @@ async def attempts_of(
     return page_of(rows, params, _attempt)
 
 
+# A delivery in flight keeps its attempt; the retry is remembered and made when that
+# attempt is recorded, if it failed. A delivery waiting for its next scheduled attempt has
+# that attempt brought forward; any other is sent once more (manual: no new schedule).
 _RETRY = """
 INSERT INTO deliveries (message_id, endpoint_id, tenant_id, app_id, next_attempt_at,
                         created_at, manual)
 SELECT $1, e.id, e.tenant_id, e.app_id, $3, $3, true FROM endpoints e
 WHERE e.id = ANY ($2) AND e.status = 'enabled'
-ON CONFLICT (message_id, endpoint_id) DO UPDATE
-SET status = 'pending', next_attempt_at = $3,
-    -- a delivery waiting for its next scheduled attempt keeps its schedule
-    manual = deliveries.manual OR deliveries.status <> 'pending'
-WHERE deliveries.leased_until IS NULL OR deliveries.leased_until <= $3  -- not in flight now
+ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
+    retry_requested = coalesce(deliveries.leased_until > $3, false),
+    status = CASE WHEN deliveries.leased_until > $3 THEN deliveries.status ELSE 'pending' END,
+    next_attempt_at = CASE WHEN deliveries.leased_until > $3
+                           THEN deliveries.next_attempt_at ELSE $3 END,
+    manual = CASE WHEN deliveries.leased_until > $3 THEN deliveries.manual
+                  ELSE deliveries.manual OR deliveries.status <> 'pending' END
 """
 
 
@@ -195,7 +200,9 @@ async def recover(
     now = clock.now()
     try:
         since = max(since.astimezone(UTC), EARLIEST)
-    except OverflowError:  # before the year 1 in UTC: everything kept
+    except OverflowError:  # beyond the calendar in UTC: before the year 1, or after 9999
+        if since.year > 1:
+            raise InvalidInput("since must not be in the future", field="since") from None
         since = EARLIEST
     if since > now:
         raise InvalidInput("since must not be in the future", field="since")

@@ -30,6 +30,7 @@ def headers(
 ) -> dict[str, str]:
     return {
         "content-type": "application/json",
+        "accept-encoding": "identity",  # the first 4 KB of the answer are kept as text
         "user-agent": "StackBE-Webhooks/1",
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),

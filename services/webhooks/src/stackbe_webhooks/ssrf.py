@@ -46,16 +46,39 @@ def parse_networks(value: str) -> tuple[Network, ...]:
     return tuple(found)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, compatible, 6to4, Teredo, NAT64):
+    it is judged as that address."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 class Guard:
     def __init__(self, allowed: Iterable[Network] = ()) -> None:
         self.allowed = tuple(allowed)
 
     def permits(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed):
             return True
-        return address.is_global and not address.is_multicast
+        if isinstance(address, ipaddress.IPv6Address):
+            inner = _embedded_ipv4(address)
+            if inner is not None:
+                return self.permits(inner)
+            if address in _LOCAL_NAT64 or address.is_site_local:
+                return False
+        return address.is_global and not (address.is_multicast or address.is_reserved)
 
     def check_address(self, host: str, address: str) -> None:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
@@ -65,9 +88,29 @@ class Guard:
                 "webhooks go to public addresses only"
             )
 
+    def _host(self, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises for a port outside 0-65535)
+        except ValueError as exc:
+            raise AddressRefused(f"not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise AddressRefused("the URL has no host")
+        return parts.hostname
+
+    def check_literal(self, url: str) -> None:
+        """Refuse a URL whose host is a literal address that is not allowed (names are
+        checked by ``GuardedResolver`` as they are connected to)."""
+        host = self._host(url)
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        self.check_address(host, str(literal))
+
     async def check_url(self, url: str) -> None:
         """Resolve the URL's host and refuse it if any address is not allowed."""
-        host = urlsplit(url).hostname or ""
+        host = self._host(url)
         try:
             literal = ipaddress.ip_address(host)
         except ValueError:
@@ -79,8 +122,8 @@ class Guard:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, None, type=socket.SOCK_STREAM
             )
-        except OSError as exc:
-            raise AddressRefused(f"{host} does not resolve: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode
+            raise AddressRefused(f"{host} does not resolve: {exc}") from None
         for *_, sockaddr in infos:
             self.check_address(host, str(sockaddr[0]))
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -49,22 +50,42 @@ def pg_server_url() -> Iterator[str]:
     )
 
 
-@pytest.fixture(scope="session")
-async def database_url(pg_server_url: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A fresh database for this worker, dropped afterwards."""
-    name = f"stackbe_test_{_worker(request.config)}_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(pg_server_url)
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on the server (its URL), dropped afterwards."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    parts = urlparse(pg_server_url)
-    yield urlunparse(parts._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(pg_server_url)
+    parts = urlparse(server_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield urlunparse(parts._replace(path=f"/{name}"))
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@contextlib.contextmanager
+def fresh_nats_server() -> Iterator[str]:
+    """A throw-away nats-server with JetStream (its URL), stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="stackbe-nats-") as tmp:
+        server = NatsServer(Path(tmp) / "js", log_file=Path(tmp) / "nats.log").start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh database for this worker, dropped afterwards."""
+    async with fresh_database(pg_server_url, f"stackbe_test_{_worker(request.config)}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +103,8 @@ def nats_url() -> Iterator[str]:
         with NatsContainer("nats:2.10", jetstream=True) as nc:
             yield nc.nats_uri()
         return
-    with tempfile.TemporaryDirectory(prefix="stackbe-nats-") as tmp:
-        server = NatsServer(Path(tmp) / "js", log_file=Path(tmp) / "nats.log").start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
+    with fresh_nats_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
