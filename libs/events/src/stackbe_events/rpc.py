@@ -11,6 +11,7 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "COUNT_ENDPOINTS",
     "DASHBOARD_TOKEN_AUDIENCE",
     "DASHBOARD_TOKEN_ISSUER",
     "GET_ENTITLEMENTS",
@@ -20,7 +21,10 @@ __all__ = [
     "RESOLVE_APP",
     "RESOLVE_CUSTOMER",
     "RESOLVE_KEY",
+    "TENANT_LIMIT",
     "USAGE_RECORDED",
+    "CountEndpoints",
+    "EndpointCount",
     "GetEntitlements",
     "GetJwks",
     "GetPlan",
@@ -32,6 +36,7 @@ __all__ = [
     "ResolvedApp",
     "ResolvedCustomer",
     "ResolvedKey",
+    "TenantLimit",
 ]
 
 # Dashboard access tokens: identity signs them with these claims, gateways verify them.
@@ -44,6 +49,11 @@ JWKS = "stackbe.rpc.identity.jwks.v1"
 RESOLVE_CUSTOMER = "stackbe.rpc.identity.resolve_customer.v1"
 GET_PLAN = "stackbe.rpc.catalog.get_plan.v1"
 GET_ENTITLEMENTS = "stackbe.rpc.entitlements.get.v1"
+# StackBE bills itself: may the tenant have one more of a limited thing? Identity asks
+# StackBE Billing's entitlement API; an error reply carries USAGE_LIMIT_EXCEEDED.
+TENANT_LIMIT = "stackbe.rpc.identity.tenant_limit.v1"
+# How many webhook endpoints a tenant has, over all its apps (an integer).
+COUNT_ENDPOINTS = "stackbe.rpc.webhooks.count_endpoints.v1"
 # Core NATS, outside every stream: an entitlements replica that recorded usage tells the
 # others the new count, so their caches answer checks without asking Postgres.
 USAGE_RECORDED = "stackbe.rpc.entitlements.usage_recorded.v1"
@@ -130,3 +140,20 @@ class GetEntitlements(msgspec.Struct, frozen=True, rename="camel"):
     tenant_id: str
     app_id: str
     customer_id: str
+
+
+class TenantLimit(msgspec.Struct, frozen=True, rename="camel"):
+    """One more ``key`` (an entitlement such as ``webhookEndpoints``) for a tenant that
+    has ``count``: answered with null when allowed."""
+
+    tenant_id: str
+    key: str
+    count: int
+
+
+class CountEndpoints(msgspec.Struct, frozen=True, rename="camel"):
+    tenant_id: str
+
+
+class EndpointCount(msgspec.Struct, frozen=True, rename="camel"):
+    count: int

@@ -27,6 +27,7 @@ ROUTES: dict[str, str] = {
     "/v1/auth": "identity",
     "/v1/apps": "identity",
     "/v1/customers": "identity",
+    "/v1/billing": "identity",
     "/v1/products": "catalog",
     "/v1/plans": "catalog",
     "/v1/checkout": "subscriptions",

@@ -15,6 +15,8 @@ from stackbe_common.db import create_pool
 from stackbe_common.logging import configure_logging
 from stackbe_common.web import create_service_app
 
+from .billing import Billing
+from .billing_routes import BILLING_ROUTES
 from .config import IdentitySettings
 from .customer_routes import CUSTOMER_ROUTES
 from .deps import Deps
@@ -31,6 +33,7 @@ def build_deps(settings: IdentitySettings, clock: Clock) -> Deps:
         keys=SigningKeys.parse(settings.jwt_signing_keys),
         mailer=Mailer(settings.smtp_url, settings.mail_from, log_links=settings.dev),
         clock=clock,
+        billing=Billing(settings.gateway_url or settings.public_url, settings.keyring),
     )
 
 
@@ -46,6 +49,7 @@ def create_app(settings: IdentitySettings, clock: Clock | None = None) -> Litest
         try:
             yield
         finally:
+            await deps.billing.close()
             await app.state.nc.close()
             await app.state.pool.close()
 
@@ -53,7 +57,7 @@ def create_app(settings: IdentitySettings, clock: Clock | None = None) -> Litest
         name=SCHEMA,
         secret=settings.secret,
         keyring=settings.keyring,
-        route_handlers=[*ROUTES, *CUSTOMER_ROUTES],
+        route_handlers=[*ROUTES, *CUSTOMER_ROUTES, *BILLING_ROUTES],
         lifespan=lifespan,
         dependencies={"deps": Provide(lambda: deps, sync_to_thread=False)},
     )

@@ -10,6 +10,8 @@ from stackbe_common.service import ServiceSettings
 class IdentitySettings(ServiceSettings, frozen=True, kw_only=True):
     jwt_signing_keys: str
     public_url: str = "http://127.0.0.1:8080"
+    # Where identity reaches the public API (StackBE Billing); public_url when unset.
+    gateway_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "StackBE <no-reply@stackbe.localhost>"
     signup: Literal["open", "closed"] = "open"

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import msgspec
 from nats.aio.client import Client as NATS
@@ -15,6 +17,7 @@ from nats.aio.msg import Msg
 from stackbe_common.bus import Responder
 from stackbe_common.logging import get_logger
 from stackbe_events import rpc
+from stackbe_events.identity import TenantCreated
 
 from . import customers
 from . import repository as repo
@@ -29,6 +32,7 @@ _resolve_key = msgspec.json.Decoder(rpc.ResolveKey)
 _resolve_app = msgspec.json.Decoder(rpc.ResolveApp)
 _keys_used = msgspec.json.Decoder(rpc.KeysUsed)
 _resolve_customer = msgspec.json.Decoder(rpc.ResolveCustomer)
+_tenant_limit = msgspec.json.Decoder(rpc.TenantLimit)
 
 
 def _resolved(row: asyncpg.Record, created: bool = False) -> rpc.ResolvedCustomer:
@@ -91,12 +95,32 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
     async def jwks(_: bytes) -> rpc.Jwks:
         return rpc.Jwks(keys=deps.keys.jwks())
 
+    async def tenant_limit(data: bytes) -> None:
+        """Raises ``UsageLimitExceeded`` (the reply's code) when the plan allows no more."""
+        q = _tenant_limit.decode(data)
+        async with pool.acquire() as conn:
+            await deps.billing.enforce(conn, q.tenant_id, q.key, q.count)
+
     return [
         Responder(nc, rpc.RESOLVE_KEY, QUEUE, resolve_key),
         Responder(nc, rpc.RESOLVE_APP, QUEUE, resolve_app),
         Responder(nc, rpc.JWKS, QUEUE, jwks),
         Responder(nc, rpc.RESOLVE_CUSTOMER, QUEUE, resolve_customer),
+        Responder(nc, rpc.TENANT_LIMIT, QUEUE, tenant_limit),
     ]
+
+
+def billing_handlers(deps: Deps) -> dict[type[Any], Any]:
+    """Every new tenant becomes a customer of StackBE Billing on its default plan (once
+    StackBE Billing is set up); retried while the API does not answer."""
+
+    async def on_tenant(conn: asyncpg.Connection, event: TenantCreated) -> None:
+        platform = await deps.billing.platform(conn)
+        tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", event.tenant_id)
+        if platform is not None and tenant is not None:
+            await deps.billing.enrol(platform, tenant)
+
+    return {TenantCreated: on_tenant}
 
 
 async def subscribe_key_use(nc: NATS, pool: asyncpg.Pool) -> None:

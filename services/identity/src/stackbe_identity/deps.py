@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from stackbe_common.clock import Clock
 
+from .billing import Billing
 from .config import IdentitySettings
 from .mail import Mailer
 from .tokens import SigningKeys
@@ -17,3 +18,4 @@ class Deps:
     keys: SigningKeys
     mailer: Mailer
     clock: Clock
+    billing: Billing

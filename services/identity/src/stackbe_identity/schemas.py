@@ -212,3 +212,44 @@ class SessionView(Output):
     customer: Customer
     subscription: SessionSubscription | None = None
     entitlements: dict[str, EntitlementValue] = {}
+
+
+# StackBE Billing: the tenant's own plan
+
+PlanId = Annotated[str, Meta(pattern=r"^plan_[0-9a-z]{26}$")]
+
+
+class BillingCheckout(Input, frozen=True):
+    plan_id: PlanId
+    success_url: RedirectUrl
+    cancel_url: RedirectUrl
+
+
+class BillingPlan(Output):
+    id: str
+    name: str
+    price_cents: int
+    currency: str
+    interval: str
+    entitlements: dict[str, EntitlementValue]
+
+
+class BillingSubscription(Output):
+    id: str
+    status: str
+    plan_id: str
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+class LimitUsage(Output, omit_defaults=False):
+    used: int | None  # None when the count could not be read
+    limit: EntitlementValue | None  # -1: unlimited; None: the plan does not include it
+
+
+class TenantBilling(Output, omit_defaults=False):
+    customer_id: str
+    plan: BillingPlan | None
+    subscription: BillingSubscription | None
+    usage: dict[str, LimitUsage]
+    plans: list[BillingPlan]  # the plans the tenant can move to

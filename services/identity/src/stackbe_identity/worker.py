@@ -7,6 +7,7 @@ import asyncio
 
 from stackbe_common import bus, idempotency
 from stackbe_common.clock import SystemClock
+from stackbe_common.consumer import Consumer
 from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
@@ -15,7 +16,7 @@ from stackbe_common.service import ServiceSettings
 from . import repository as repo
 from .app import SCHEMA, build_deps
 from .config import IdentitySettings
-from .consumers import responders, subscribe_key_use
+from .consumers import billing_handlers, responders, subscribe_key_use
 
 HOUSEKEEPING_SECONDS = 600  # expired sign-in rows and idempotency records
 
@@ -27,14 +28,25 @@ async def run_worker(settings: ServiceSettings) -> None:
     js = nc.jetstream()
     try:
         await bus.ensure_stream(js, SCHEMA)
-        for responder in responders(nc, pool, build_deps(settings, SystemClock())):
+        deps = build_deps(settings, SystemClock())
+        for responder in responders(nc, pool, deps):
             await responder.start()
         await subscribe_key_use(nc, pool)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
             tasks.create_task(
+                Consumer(
+                    name="identity-billing",
+                    context=SCHEMA,
+                    pool=pool,
+                    js=js,
+                    handlers=billing_handlers(deps),
+                ).run()
+            )
+            tasks.create_task(
                 run_periodically(pool, HOUSEKEEPING_SECONDS, repo.prune_expired, idempotency.prune)
             )
     finally:
+        await deps.billing.close()
         await asyncio.shield(nc.drain())
         await pool.close()

@@ -12,7 +12,8 @@ from stackbe_common.access import app_of
 from stackbe_common.errors import InvalidInput
 from stackbe_common.ids import has_prefix, new_id, new_key_id
 from stackbe_common.scope import Scope
-from stackbe_events.subscriptions import CheckoutCompleted
+from stackbe_events.catalog import Plan
+from stackbe_events.subscriptions import CheckoutCompleted, Subscription
 
 from . import machine
 from . import repository as repo
@@ -37,7 +38,15 @@ from .lifecycle import (
 )
 from .subscriptions import billing_for
 
-__all__ = ["complete", "create_session", "get_session", "session_out", "session_row"]
+__all__ = [
+    "complete",
+    "create_session",
+    "get_session",
+    "refuse_second_live",
+    "session_out",
+    "session_row",
+    "start_free",
+]
 
 
 def session_out(row: asyncpg.Record, deps: Deps, now: datetime) -> s.CheckoutSession:
@@ -59,14 +68,29 @@ def session_out(row: asyncpg.Record, deps: Deps, now: datetime) -> s.CheckoutSes
     )
 
 
-async def _refuse_second_live(
-    conn: asyncpg.Connection, tenant_id: str, app_id: str, customer_id: str
-) -> None:
+async def refuse_second_live(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    tenant_id: str,
+    app_id: str,
+    customer_id: str,
+    *,
+    free_replaceable: bool = False,
+) -> asyncpg.Record | None:
+    """SUBSCRIPTION_EXISTS if the customer has a live subscription. With
+    ``free_replaceable``, a trialing or active subscription to a free plan is returned
+    instead: a paid checkout replaces it when it completes (the upgrade from a free tier)."""
     live = await repo.live_subscription(conn, tenant_id, app_id, customer_id)
-    if live is not None:
-        raise SubscriptionExists(
-            f"The customer already has a live subscription ({live['id']}, {live['status']})"
-        )
+    if live is None:
+        return None
+    if free_replaceable and live["status"] in ("trialing", "active"):
+        assert deps.lookups is not None
+        plan = await deps.lookups.plan(conn, tenant_id, app_id, sub_of(live).plan_id)
+        if plan.price_cents == 0:
+            return live
+    raise SubscriptionExists(
+        f"The customer already has a live subscription ({live['id']}, {live['status']})"
+    )
 
 
 async def create_session(
@@ -83,7 +107,7 @@ async def create_session(
     customer_id = await deps.lookups.customer(
         conn, tenant_id, app_id, customer_id=data.customer_id, email=data.email
     )
-    await _refuse_second_live(conn, tenant_id, app_id, customer_id)
+    await refuse_second_live(conn, deps, tenant_id, app_id, customer_id, free_replaceable=True)
     now = await app_now(conn, deps, app_id)
     row = await repo.insert_session(
         conn,
@@ -161,27 +185,12 @@ async def complete(
     else:
         if session["expires_at"] <= now:
             raise CheckoutExpired()
-        await _refuse_second_live(conn, tenant_id, app_id, session["customer_id"])
-        expires = now + timedelta(hours=deps.settings.incomplete_hours)
-        billing.hold_events()
-        started = await machine.start(terms_of(plan), now, billing, expires)
-        try:
-            async with conn.transaction():  # a savepoint: a racing checkout may have won
-                sub = await save(
-                    conn,
-                    None,
-                    started,
-                    now,
-                    new={
-                        "id": subscription_id,
-                        "tenant_id": tenant_id,
-                        "app_id": app_id,
-                        "customer_id": session["customer_id"],
-                    },
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise SubscriptionExists() from exc
-        await billing.release_events()
+        replaced = await refuse_second_live(
+            conn, deps, tenant_id, app_id, session["customer_id"], free_replaceable=True
+        )
+        if replaced is not None:  # the free plan ends as the paid one starts
+            await save(conn, replaced, machine.cancel(sub_of(replaced), now, False), now)
+        sub = await _start(conn, deps, billing, plan, now)
         session = await repo.complete_session(conn, session_id, subscription_id, now)
         await outbox.record(
             conn,
@@ -203,3 +212,68 @@ async def complete(
         },
         subscription=subscription_out(sub),
     )
+
+
+async def _start(
+    conn: asyncpg.Connection, deps: Deps, billing: RowBilling, plan: Plan, now: datetime
+) -> asyncpg.Record:
+    """A new subscription (its first charge, if any, announced after it); 409
+    ``SUBSCRIPTION_EXISTS`` if a racing start made the customer's live one first."""
+    expires = now + timedelta(hours=deps.settings.incomplete_hours)
+    billing.hold_events()
+    started = await machine.start(terms_of(plan), now, billing, expires)
+    try:
+        async with conn.transaction():  # a savepoint: a racing checkout may have won
+            row = await save(
+                conn,
+                None,
+                started,
+                now,
+                new={
+                    "id": billing.subscription_id,
+                    "tenant_id": billing.tenant_id,
+                    "app_id": billing.app_id,
+                    "customer_id": billing.customer_id,
+                },
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise SubscriptionExists() from exc
+    await billing.release_events()
+    return row
+
+
+async def start_free(
+    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateSubscription
+) -> Subscription:
+    """Subscribe a customer to a $0 plan at once: nothing to pay, so no checkout. A paid
+    plan is 400: it starts with a checkout."""
+    tenant_id, app_id = app_of(caller, write=True)
+    assert deps.lookups is not None
+    plan = await deps.lookups.plan(conn, tenant_id, app_id, data.plan_id)
+    if plan.status != "active":
+        raise PlanDeprecated(f"The plan is {plan.status} and takes no new subscriptions")
+    if plan.price_cents != 0:
+        raise InvalidInput(
+            "Only a free plan starts without a checkout; start a paid plan with "
+            "POST /v1/checkout/session",
+            field="planId",
+        )
+    info = await deps.lookups.app(conn, tenant_id, app_id)
+    customer_id = await deps.lookups.customer(
+        conn, tenant_id, app_id, customer_id=data.customer_id, email=None
+    )
+    await refuse_second_live(conn, deps, tenant_id, app_id, customer_id)
+    now = await app_now(conn, deps, app_id)
+    subscription_id = new_id("sub")
+    billing = RowBilling(
+        conn,
+        deps,
+        tenant_id=tenant_id,
+        app_id=app_id,
+        subscription_id=subscription_id,
+        customer_id=customer_id,
+        currency=plan.currency,
+        grace_days=info.grace_period_days,
+    )
+    row = await _start(conn, deps, billing, plan, now)
+    return subscription_out(row)

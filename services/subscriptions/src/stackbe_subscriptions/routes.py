@@ -46,6 +46,14 @@ async def get_checkout(
 # Subscriptions
 
 
+@post("/v1/subscriptions", status_code=201, summary="Subscribe a customer to a free plan")
+async def create_subscription(
+    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.CreateSubscription]
+) -> Subscription:
+    body = parse(data, s.CreateSubscription)
+    return await checkout.start_free(conn, deps, caller, body)
+
+
 @get("/v1/subscriptions", summary="List subscriptions, by customer and status")
 async def list_subscriptions(
     conn: Conn,
@@ -240,6 +248,7 @@ async def pay_checkout(
 
 
 ROUTES: list[Any] = [
+    create_subscription,
     create_checkout,
     get_checkout,
     list_subscriptions,

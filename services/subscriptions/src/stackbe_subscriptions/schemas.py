@@ -29,6 +29,13 @@ class CreateCheckoutSession(Input, frozen=True):
     email: Email | None = None
 
 
+class CreateSubscription(Input, frozen=True):
+    """A subscription to a free plan, started without checkout."""
+
+    customer_id: CustomerId
+    plan_id: PlanId
+
+
 class CheckoutSession(Output):
     id: str
     app_id: str

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.di import Provide
 
+from stackbe_common import bus
 from stackbe_common.clock import Clock, SystemClock
 from stackbe_common.config import load_or_exit
 from stackbe_common.db import create_pool
@@ -35,9 +36,13 @@ def create_app(settings: WebhooksSettings, clock: Clock | None = None) -> Litest
         app.state.pool = await create_pool(
             settings.database_url, SCHEMA, max_size=settings.database_pool_size
         )
+        if settings.tenant_limits:
+            app.state.nc = await bus.connect(settings.nats_url, "stackbe-webhooks")
         try:
             yield
         finally:
+            if settings.tenant_limits:
+                await app.state.nc.close()
             await app.state.pool.close()
 
     return create_service_app(

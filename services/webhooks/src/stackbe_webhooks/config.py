@@ -15,3 +15,5 @@ class WebhooksSettings(ServiceSettings, frozen=True, kw_only=True):
     webhook_endpoint_concurrency: int = 8  # in-flight deliveries per endpoint, per worker
     webhook_concurrency: int = 256  # in-flight deliveries per worker
     rpc_timeout_seconds: float = 2.0
+    # Tenants' StackBE plans limit their webhook endpoints (asked of identity over NATS).
+    tenant_limits: bool = True

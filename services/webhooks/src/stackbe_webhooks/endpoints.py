@@ -8,18 +8,21 @@ from datetime import timedelta
 
 import asyncpg
 import msgspec
+from nats.aio.client import Client as NATS
 
+from stackbe_common import bus
 from stackbe_common.access import app_of
 from stackbe_common.clock import Clock
 from stackbe_common.crypto import Keyring
-from stackbe_common.errors import InvalidInput
+from stackbe_common.errors import InvalidInput, Unavailable
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pagination import Page, PageParams, page_of
 from stackbe_common.scope import Scope
+from stackbe_events import rpc
 
 from . import schemas as s
 from . import signing
-from .errors import EndpointDisabledError, EndpointNotFound
+from .errors import EndpointDisabledError, EndpointNotFound, UsageLimitExceeded
 from .fanout import EVENT_TYPES, publish
 from .sealing import seal
 from .ssrf import AddressRefused, Guard
@@ -87,8 +90,30 @@ async def owned_endpoint(
     return row
 
 
+async def _within_plan(conn: asyncpg.Connection, nc: NATS | None, tenant_id: str) -> None:
+    """The tenant's StackBE plan limits its webhook endpoints over all its apps: identity
+    asks StackBE Billing's entitlement API (one creation at a time per tenant)."""
+    if nc is None:
+        return
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tenant_id)
+    count = await conn.fetchval("SELECT count(*) FROM endpoints WHERE tenant_id = $1", tenant_id)
+    q = rpc.TenantLimit(tenant_id=tenant_id, key="webhookEndpoints", count=count)
+    try:
+        await bus.request(nc, rpc.TENANT_LIMIT, q, type(None), timeout=10.0)
+    except bus.RemoteError as exc:
+        if exc.error.code == "USAGE_LIMIT_EXCEEDED":
+            raise UsageLimitExceeded(exc.error.message) from None
+        raise Unavailable(exc.error.message) from None
+    except Exception as exc:
+        raise Unavailable(
+            "StackBE Billing could not be reached to check this tenant's plan; nothing was "
+            "created, try again"
+        ) from exc
+
+
 async def create_endpoint(
     conn: asyncpg.Connection,
+    nc: NATS | None,
     clock: Clock,
     keyring: Keyring,
     guard: Guard,
@@ -97,6 +122,7 @@ async def create_endpoint(
 ) -> s.Endpoint:
     tenant_id, app_id = app_of(caller, write=True)
     url = await _checked_url(guard, data.url)
+    await _within_plan(conn, nc, tenant_id)
     endpoint_id, secret, now = new_id("we"), signing.new_secret(), clock.now()
     row = await conn.fetchrow(
         """

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from stackbe_common.errors import Conflict, NotFound
+from stackbe_common.errors import Conflict, Forbidden, NotFound
 
-__all__ = ["EndpointDisabledError", "EndpointNotFound", "MessageNotFound"]
+__all__ = [
+    "EndpointDisabledError",
+    "EndpointNotFound",
+    "MessageNotFound",
+    "UsageLimitExceeded",
+]
 
 
 class EndpointNotFound(NotFound):
@@ -20,3 +25,8 @@ class MessageNotFound(NotFound):
 class EndpointDisabledError(Conflict):
     code = "ENDPOINT_DISABLED"
     default_message = "The endpoint is disabled: enable it first"
+
+
+class UsageLimitExceeded(Forbidden):
+    code = "USAGE_LIMIT_EXCEEDED"
+    default_message = "The tenant's StackBE plan allows no more webhook endpoints"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import delete, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
@@ -27,10 +28,13 @@ MESSAGE = "/v1/webhooks/messages/{message_id:str}"
 
 @post("/v1/webhooks/endpoints", status_code=201, summary="Add an endpoint (secret shown once)")
 async def create_endpoint(
-    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.CreateEndpoint]
+    conn: Conn, deps: DepsT, caller: Caller, state: State, data: Json[s.CreateEndpoint]
 ) -> s.Endpoint:
     body = parse(data, s.CreateEndpoint)
-    return await endpoints.create_endpoint(conn, deps.clock, deps.keyring, deps.guard, caller, body)
+    nc = state.get("nc")  # None when tenant limits are off
+    return await endpoints.create_endpoint(
+        conn, nc, deps.clock, deps.keyring, deps.guard, caller, body
+    )
 
 
 @get("/v1/webhooks/endpoints", summary="List the app's endpoints")

@@ -8,14 +8,18 @@ import asyncio
 from datetime import timedelta
 
 import asyncpg
+import msgspec
+from nats.aio.client import Client as NATS
 
 from stackbe_common import bus, idempotency
+from stackbe_common.bus import Responder
 from stackbe_common.clock import Clock, SystemClock
 from stackbe_common.consumer import Consumer
 from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import Job, run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_events import rpc
 
 from .app import SCHEMA
 from .config import WebhooksSettings
@@ -33,6 +37,23 @@ def expire_messages(retention_days: int, clock: Clock) -> Job:
     return expire
 
 
+_count = msgspec.json.Decoder(rpc.CountEndpoints)
+
+
+def count_responder(nc: NATS, pool: asyncpg.Pool) -> Responder:
+    """How many webhook endpoints a tenant has (identity shows it against the plan)."""
+
+    async def count(data: bytes) -> rpc.EndpointCount:
+        q = _count.decode(data)
+        async with pool.acquire() as conn:
+            found: int = await conn.fetchval(
+                "SELECT count(*) FROM endpoints WHERE tenant_id = $1", q.tenant_id
+            )
+        return rpc.EndpointCount(count=found)
+
+    return Responder(nc, rpc.COUNT_ENDPOINTS, "webhooks", count)
+
+
 async def run_worker(settings: ServiceSettings) -> None:
     assert isinstance(settings, WebhooksSettings)
     clock = SystemClock()
@@ -43,6 +64,7 @@ async def run_worker(settings: ServiceSettings) -> None:
     try:
         for context in (SCHEMA, *by_context):
             await bus.ensure_stream(js, context)
+        await count_responder(nc, pool).start()
         async with (
             DeliveryWorker(pool, settings.keyring, settings, clock) as delivery,
             asyncio.TaskGroup() as tasks,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,28 @@ def _banner(
     )
 
 
+def _bootstrap(platform: Platform, url: str) -> None:
+    """StackBE bills itself: make or update "StackBE Billing" from config/billing-plans.toml."""
+    print("stackbe dev: bootstrapping StackBE Billing...", file=sys.stderr, flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "stackbe_identity.bootstrap"],
+        env={**platform.env, "STACKBE_GATEWAY_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"stackbe dev: {line}", file=sys.stderr, flush=True)
+    if done.returncode != 0:
+        print(
+            "stackbe dev: the bootstrap failed; tenants are not limited until it runs "
+            "(uv run python -m stackbe_identity.bootstrap)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _watch(platform: Platform) -> int:
     """Block until a child dies on its own (exit 1) or a signal interrupts (exit 0)."""
     while True:
@@ -90,6 +113,7 @@ def main() -> int:
             if os.environ.get(f"STACKBE_{name.upper()}_PORT")
         }
         url = platform.start(postgres.url, nats.url, gateway_port, env=secrets, ports=ports)
+        _bootstrap(platform, url)
         networks = platform.env.get("STACKBE_WEBHOOK_ALLOWED_NETWORKS") or "public addresses only"
         print(_banner(url, postgres, nats, secrets_file, networks), flush=True)
         return _watch(platform)

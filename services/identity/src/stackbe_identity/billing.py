@@ -1,0 +1,340 @@
+"""StackBE bills itself: every tenant is a customer of the platform's "StackBE Billing"
+app, and a tenant's limits are that customer's entitlements.
+
+Identity holds no plan limits: it asks the public API, through the gateway, with the
+StackBE Billing app key, exactly as any product backend asks about its customers:
+
+- ``GET /v1/entitlements/check/{key}?externalId=<tenant>&quantity=<count + 1>`` before a
+  tenant creates one more app or webhook endpoint (the count is what the tenant has, so
+  nothing is metered);
+- ``POST /v1/customers`` and ``POST /v1/subscriptions`` (the default, free plan) to enrol
+  a tenant, when it is created and whenever it is found without a live subscription (a
+  paid plan that ended falls back to the free one);
+- ``POST /v1/checkout/session`` when a tenant upgrades.
+
+Until ``python -m stackbe_identity.bootstrap`` has set StackBE Billing up, nothing is
+limited. Once it has, a limit that cannot be checked (the API does not answer) refuses
+the creation with 503: nothing is created that the tenant's plan might not allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from stackbe_common.crypto import Keyring
+from stackbe_common.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StackBEError,
+    Unavailable,
+)
+from stackbe_common.logging import get_logger
+
+from . import schemas as s
+
+__all__ = [
+    "LIMITS",
+    "Billing",
+    "BillingNotSetUp",
+    "Platform",
+    "UsageLimitExceeded",
+]
+
+log = get_logger(__name__)
+
+# The entitlements that limit a tenant, and how a message names them.
+LIMITS = {"apps": "apps", "webhookEndpoints": "webhook endpoints"}
+ENROL_WAIT_SECONDS = 5.0  # a new subscription reaches the entitlement check in milliseconds
+
+
+class UsageLimitExceeded(Forbidden):
+    code = "USAGE_LIMIT_EXCEEDED"
+    default_message = "The plan's limit is reached"
+
+
+class BillingNotSetUp(NotFound):
+    default_message = "StackBE Billing is not set up on this instance (run the bootstrap)"
+
+
+class BillingUnavailable(Unavailable):
+    default_message = (
+        "StackBE Billing could not be reached to check this tenant's plan; nothing was "
+        "created, try again"
+    )
+
+
+class ApiAnswer(StackBEError):
+    """An error answer of the public API, passed on as it came."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("message") or f"HTTP {status}"))
+        self.status, self.body = status, body
+        self.code = str(body.get("code") or "INTERNAL_ERROR")
+
+    def passed_on(self) -> StackBEError:
+        kind: type[StackBEError] = {400: InvalidInput, 404: NotFound, 409: Conflict}.get(
+            self.status, BillingUnavailable
+        )
+        if kind is InvalidInput:
+            error: StackBEError = InvalidInput(self.message, field=self.body.get("field"))
+        else:
+            error = kind(self.message)
+        error.code = self.code
+        return error
+
+
+@dataclass(frozen=True)
+class Platform:
+    tenant_id: str
+    app_id: str
+    app_key: str
+
+
+_PLATFORM = "SELECT tenant_id, app_id, app_key FROM platform_billing"
+
+
+class Billing:
+    """The StackBE Billing app as a client of the public API. One per process."""
+
+    def __init__(self, base_url: str, keyring: Keyring, timeout: float = 5.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._keyring = keyring
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._platform: Platform | None = None
+
+    # The platform's app
+
+    async def platform(self, conn: asyncpg.Connection) -> Platform | None:
+        """StackBE Billing's tenant, app and key; None until the bootstrap has run."""
+        if self._platform is not None:
+            return self._platform
+        row = await conn.fetchrow(_PLATFORM)  # one row; asked again until it exists
+        if row is not None:
+            key = self._keyring.decrypt(row["app_key"], b"platform_billing").decode()
+            self._platform = Platform(row["tenant_id"], row["app_id"], key)
+        return self._platform
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def call(
+        self, platform: Platform, method: str, path: str, body: Any = None
+    ) -> dict[str, Any]:
+        """One public API call with the StackBE Billing key; an error answer raises
+        ``ApiAnswer``, no answer raises ``BillingUnavailable``."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        headers = {"Authorization": f"Bearer {platform.app_key}"}
+        try:
+            async with self._session.request(
+                method, self._base + path, json=body, headers=headers
+            ) as answer:
+                found: dict[str, Any] = await answer.json(content_type=None)
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("billing.unreachable", path=path, error=repr(exc))
+            raise BillingUnavailable() from None
+        if status >= 500:
+            raise BillingUnavailable()
+        if status >= 300:
+            raise ApiAnswer(status, found)
+        return found
+
+    # Tenants as customers
+
+    async def customer_of(self, platform: Platform, tenant_id: str) -> dict[str, Any] | None:
+        page = await self.call(platform, "GET", f"/v1/customers?externalId={tenant_id}")
+        data: list[dict[str, Any]] = page["data"]
+        return data[0] if data else None
+
+    async def default_plan(self, platform: Platform) -> dict[str, Any]:
+        """The plan a tenant gets when it has none: the bootstrap marks it."""
+        page = await self.call(platform, "GET", "/v1/plans?status=active&limit=100")
+        for plan in page["data"]:
+            if (plan.get("metadata") or {}).get("default") is True:
+                return dict(plan)
+        raise BillingUnavailable("StackBE Billing has no default plan yet (run the bootstrap)")
+
+    async def enrol(self, platform: Platform, tenant: asyncpg.Record) -> dict[str, Any]:
+        """Make the tenant a customer with a live subscription (the default plan when it
+        has none); idempotent, and safe when two enrolments race."""
+        customer = await self.customer_of(platform, tenant["id"])
+        if customer is None:
+            body = {
+                "email": tenant["owner_email"],
+                "name": tenant["name"],
+                "externalId": tenant["id"],
+            }
+            try:
+                customer = await self.call(platform, "POST", "/v1/customers", body)
+            except ApiAnswer as exc:
+                if exc.code != "CUSTOMER_EXISTS":
+                    raise
+                customer = await self.customer_of(platform, tenant["id"])
+                assert customer is not None
+        try:
+            await self.call(
+                platform, "GET", f"/v1/subscriptions/current?customerId={customer['id']}"
+            )
+        except ApiAnswer as exc:
+            if exc.status != 404:
+                raise
+            plan = await self.default_plan(platform)
+            body = {"customerId": customer["id"], "planId": plan["id"]}
+            try:
+                await self.call(platform, "POST", "/v1/subscriptions", body)
+            except ApiAnswer as again:
+                if again.code != "SUBSCRIPTION_EXISTS":
+                    raise
+            log.info("billing.enrolled", tenant_id=tenant["id"], plan=plan["name"])
+        return customer
+
+    async def check(
+        self, platform: Platform, tenant_id: str, key: str, quantity: int
+    ) -> dict[str, Any]:
+        return await self.call(
+            platform,
+            "GET",
+            f"/v1/entitlements/check/{key}?externalId={tenant_id}&quantity={quantity}",
+        )
+
+    async def entitlements(self, platform: Platform, tenant_id: str) -> dict[str, Any]:
+        return await self.call(platform, "GET", f"/v1/entitlements?externalId={tenant_id}")
+
+    async def enforce(self, conn: asyncpg.Connection, tenant_id: str, key: str, count: int) -> None:
+        """Refuse one more ``key`` (the tenant has ``count``) beyond the tenant's plan."""
+        platform = await self.platform(conn)
+        if platform is None:
+            return
+        verdict = await self.check(platform, tenant_id, key, count + 1)
+        if verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
+            tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+            if tenant is None:
+                raise BillingUnavailable()
+            await self.enrol(platform, tenant)
+            deadline = time.monotonic() + ENROL_WAIT_SECONDS
+            while verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION" and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                verdict = await self.check(platform, tenant_id, key, count + 1)
+        if verdict["hasAccess"]:
+            return
+        plan = (await self.entitlements(platform, tenant_id)).get("planName") or "current"
+        limit = verdict.get("value")
+        label = LIMITS.get(key, key)
+        if limit is None or limit is False or limit == 0:
+            raise UsageLimitExceeded(
+                f"The {plan} plan does not include {label}; "
+                "move to a larger plan with POST /v1/billing/checkout"
+            )
+        if verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
+            raise UsageLimitExceeded(
+                f"This tenant has no active StackBE plan, so it cannot add {label}; "
+                "see GET /v1/billing"
+            )
+        raise UsageLimitExceeded(
+            f"The {plan} plan allows {limit} {label} and this tenant has {count}; "
+            "move to a larger plan with POST /v1/billing/checkout"
+        )
+
+
+# The tenant's view: GET /v1/billing and POST /v1/billing/checkout
+
+
+def _plan_out(plan: dict[str, Any]) -> s.BillingPlan:
+    return s.BillingPlan(
+        id=plan["id"],
+        name=plan["name"],
+        price_cents=plan["priceCents"],
+        currency=plan["currency"],
+        interval=plan["interval"],
+        entitlements=plan["entitlements"],
+    )
+
+
+async def _set_up(
+    billing: Billing, conn: asyncpg.Connection, tenant_id: str
+) -> tuple[Platform, dict[str, Any]]:
+    platform = await billing.platform(conn)
+    if platform is None:
+        raise BillingNotSetUp()
+    tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+    assert tenant is not None
+    try:
+        customer = await billing.enrol(platform, tenant)
+    except ApiAnswer as exc:
+        raise exc.passed_on() from None
+    return platform, customer
+
+
+async def summary(
+    billing: Billing,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    count_endpoints: Callable[[str], Awaitable[int | None]],
+) -> s.TenantBilling:
+    """The tenant's plan, its usage against each limit, and the plans it can move to."""
+    platform, customer = await _set_up(billing, conn, tenant_id)
+    try:
+        ents = await billing.entitlements(platform, tenant_id)
+        plans = await billing.call(platform, "GET", "/v1/plans?status=active&limit=100")
+        subscription = None
+        if ents.get("planId") is not None:
+            current = await billing.call(
+                platform, "GET", f"/v1/subscriptions/current?customerId={customer['id']}"
+            )
+            subscription = s.BillingSubscription(
+                id=current["id"],
+                status=current["status"],
+                plan_id=current["planId"],
+                current_period_end=current.get("currentPeriodEnd"),
+                cancel_at_period_end=current.get("cancelAtPeriodEnd", False),
+            )
+    except ApiAnswer as exc:
+        raise exc.passed_on() from None
+    current_plan = next((p for p in plans["data"] if p["id"] == ents.get("planId")), None)
+    if current_plan is None and ents.get("planId") is not None:  # a deprecated plan
+        try:
+            current_plan = await billing.call(platform, "GET", f"/v1/plans/{ents['planId']}")
+        except ApiAnswer:
+            current_plan = None
+    apps = await conn.fetchval(
+        "SELECT count(*) FROM apps WHERE tenant_id = $1 AND archived_at IS NULL", tenant_id
+    )
+    used = {"apps": apps, "webhookEndpoints": await count_endpoints(tenant_id)}
+    entitlements = ents.get("entitlements") or {}
+    return s.TenantBilling(
+        customer_id=customer["id"],
+        plan=_plan_out(current_plan) if current_plan else None,
+        subscription=subscription,
+        usage={k: s.LimitUsage(used=used[k], limit=entitlements.get(k)) for k in LIMITS},
+        plans=[_plan_out(p) for p in plans["data"] if p["id"] != ents.get("planId")],
+    )
+
+
+async def checkout(
+    billing: Billing, conn: asyncpg.Connection, tenant_id: str, data: s.BillingCheckout
+) -> dict[str, Any]:
+    """A checkout on StackBE Billing for the tenant's own customer; its ``url`` is the
+    hosted page the tenant's owner pays on."""
+    platform, customer = await _set_up(billing, conn, tenant_id)
+    body = {
+        "customerId": customer["id"],
+        "planId": data.plan_id,
+        "successUrl": data.success_url,
+        "cancelUrl": data.cancel_url,
+    }
+    try:
+        return await billing.call(platform, "POST", "/v1/checkout/session", body)
+    except ApiAnswer as exc:
+        raise exc.passed_on() from None
