@@ -53,7 +53,7 @@ log = get_logger(__name__)
 
 # The entitlements that limit a tenant, and how a message names them.
 LIMITS = {"apps": "apps", "webhookEndpoints": "webhook endpoints"}
-ENROL_WAIT_SECONDS = 5.0  # a new subscription reaches the entitlement check in milliseconds
+ENROL_WAIT_SECONDS = 15.0  # a new subscription reaches the check in milliseconds, if not loaded
 
 
 class UsageLimitExceeded(Forbidden):
