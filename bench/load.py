@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-__all__ = ["Fixed", "ensure_tools", "fixed_rate", "saturate"]
+__all__ = ["Fixed", "Posted", "ensure_tools", "fixed_rate", "post_count", "saturate"]
 
 
 def ensure_tools(say: object = print) -> None:
@@ -84,3 +84,43 @@ def fixed_rate(url: str, headers: dict[str, str], rate: int, seconds: int) -> Fi
 
     achieved = re.search(r"Requests/sec:\s+([\d.]+)", out)
     return Fixed(float(achieved.group(1)) if achieved else 0.0, pct(50), pct(99))
+
+
+@dataclass(frozen=True)
+class Posted:
+    rate: float  # requests per second over the whole run
+    ok: int  # 2xx answers
+    codes: dict[str, int]
+
+
+def post_count(url: str, headers: dict[str, str], body: str, count: int, workers: int) -> Posted:
+    """``count`` POSTs of ``body`` by ``workers`` concurrent clients (``hey -n``): every
+    request is sent and answered, so the server's count can be checked exactly."""
+    out = subprocess.run(
+        [
+            "hey",
+            "-n",
+            str(count),
+            "-c",
+            str(workers),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-d",
+            body,
+            *_headers(headers, "-H"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    codes = {code: int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    errors = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)+)", out)
+    if errors:  # requests that got no HTTP answer at all (connection errors, timeouts)
+        for n, what in re.findall(r"\[(\d+)\]\s+(.*)", errors.group(1)):
+            codes[f"error: {what.strip()[:120]}"] = int(n)
+    achieved = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    ok = sum(n for code, n in codes.items() if code.startswith("2"))
+    return Posted(float(achieved.group(1)) if achieved else 0.0, ok, codes)
