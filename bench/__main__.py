@@ -203,29 +203,45 @@ def measure(
 
 
 def _usage(url: str, seeded: Seeded, headers: dict[str, str], count: int) -> dict[str, Any]:
-    """Enforced usage from 32 clients; the count StackBE keeps must be exactly what was sent."""
-    customer = seeded.pro_customer(1)
-    say(f"usage: {count} enforced POST /v1/usage for one customer, then its exact count")
+    """Enforced usage for 8 customers at once, 4 clients each; the count StackBE keeps for
+    each must be exactly the calls it accepted."""
+    customers = [seeded.pro_customer(n) for n in range(1, 9)]
+    each = max(1, count // len(customers))
+    say(f"usage: {each * len(customers)} enforced POST /v1/usage over 8 customers, exact counts")
 
-    async def used() -> int:
+    async def used() -> list[int]:
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
             api = scenario.Client(session, url, seeded.app_key)
-            listed = await api.get(f"/v1/usage?customerId={customer}")
-        return next((u["currentUsage"] for u in listed["data"] if u["metric"] == METERED), 0)
+            found = []
+            for customer in customers:
+                listed = await api.get(f"/v1/usage?customerId={customer}")
+                found.append(
+                    next((u["currentUsage"] for u in listed["data"] if u["metric"] == METERED), 0)
+                )
+            return found
 
     before = asyncio.run(used())
-    body = json.dumps({"customerId": customer, "metric": METERED, "quantity": 1, "enforce": True})
-    posted = load.post_count(f"{url}/v1/usage", headers, body, count, 32)
+    bodies = [
+        json.dumps({"customerId": c, "metric": METERED, "quantity": 1, "enforce": True})
+        for c in customers
+    ]
+    rate, posted = load.post_counts(f"{url}/v1/usage", headers, bodies, each, 4)
     after = asyncio.run(used())
+    counted = [a - b for a, b in zip(after, before, strict=True)]
+    codes: dict[str, int] = {}
+    for p in posted:
+        for code, n in p.codes.items():
+            codes[code] = codes.get(code, 0) + n
+    ok = sum(p.ok for p in posted)
     return {
-        "rate": posted.rate,
-        "sent": count,
-        "ok": posted.ok,
-        "codes": posted.codes,
-        "counted": after - before,
-        "exact": after - before == posted.ok,
+        "rate": rate,
+        "sent": each * len(customers),
+        "ok": ok,
+        "codes": codes,
+        "counted": sum(counted),
+        "exact": all(c == p.ok for c, p in zip(counted, posted, strict=True)),
     }
 
 

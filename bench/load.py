@@ -7,9 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
-__all__ = ["Fixed", "Posted", "ensure_tools", "fixed_rate", "post_count", "saturate"]
+__all__ = ["Fixed", "Posted", "ensure_tools", "fixed_rate", "post_counts", "saturate"]
 
 
 def ensure_tools(say: object = print) -> None:
@@ -93,29 +94,42 @@ class Posted:
     codes: dict[str, int]
 
 
-def post_count(url: str, headers: dict[str, str], body: str, count: int, workers: int) -> Posted:
-    """``count`` POSTs of ``body`` by ``workers`` concurrent clients (``hey -n``): every
-    request is sent and answered, so the server's count can be checked exactly."""
-    out = subprocess.run(
-        [
-            "hey",
-            "-n",
-            str(count),
-            "-c",
-            str(workers),
-            "-m",
-            "POST",
-            "-T",
-            "application/json",
-            "-d",
-            body,
-            *_headers(headers, "-H"),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def post_counts(
+    url: str, headers: dict[str, str], bodies: list[str], count: int, workers: int
+) -> tuple[float, list[Posted]]:
+    """For each body, ``count`` POSTs by ``workers`` clients (one ``hey -n`` each, all at
+    once): every request is sent and answered, so the server's counts can be checked
+    exactly. The overall rate, and each body's outcome."""
+    started = time.perf_counter()
+    runs = [
+        subprocess.Popen(
+            [
+                "hey",
+                "-n",
+                str(count),
+                "-c",
+                str(workers),
+                "-m",
+                "POST",
+                "-T",
+                "application/json",
+                "-d",
+                body,
+                *_headers(headers, "-H"),
+                url,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for body in bodies
+    ]
+    outs = [run.communicate()[0] for run in runs]
+    elapsed = time.perf_counter() - started
+    posted = [_posted(out) for out in outs]
+    return sum(p.ok for p in posted) / elapsed, posted
+
+
+def _posted(out: str) -> Posted:
     codes = {code: int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
     errors = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)+)", out)
     if errors:  # requests that got no HTTP answer at all (connection errors, timeouts)

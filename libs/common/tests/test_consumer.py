@@ -163,3 +163,38 @@ async def test_a_transient_error_is_retried_until_it_succeeds(things, js, stream
 
 async def _count_is(pool: asyncpg.Pool, sql: str, expected: int) -> bool:
     return await count(pool, sql) == expected
+
+
+async def test_side_by_side_handling_handles_each_message_once(things, js, stream):
+    """With concurrency, a batch is handled several messages at a time; duplicates still
+    meet the inbox, and at most ``concurrency`` handlers run at once."""
+    events = [thing(n) for n in range(40)]
+    for event in events:
+        await js.publish(SUBJECT, encode(event))
+    await js.publish(SUBJECT, encode(events[0]))  # a duplicate
+    running, most = 0, 0
+
+    async def slow_insert(conn: asyncpg.Connection, event: ThingHappened) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        await insert_thing(conn, event)
+        running -= 1
+
+    consumer = Consumer(
+        name=f"c_{secrets.token_hex(3)}",
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: slow_insert},
+        concurrency=4,
+    )
+    task = run(consumer)
+    try:
+        await wait_for(lambda: _all_acked(js, stream, consumer.name))
+    finally:
+        await stop(task)
+    assert await count(things, "SELECT count(*) FROM things") == 40
+    assert await count(things, "SELECT count(DISTINCT event_id) FROM things") == 40
+    assert 1 < most <= 4

@@ -68,11 +68,15 @@ class Consumer:
         handlers: Mapping[type[Event], Handler],
         batch: int = 50,
         ack_wait: float = 30.0,
+        concurrency: int = 1,
     ) -> None:
         self.name, self._pool, self._js = name, pool, js
         self.stream, self.filter = stream_for(context)
         self._handlers = {cls.subject: (cls, h) for cls, h in handlers.items()}
         self._batch, self._ack_wait = batch, ack_wait
+        # Above 1, a fetched batch is handled that many messages at a time, each in its
+        # own transaction: for handlers that do not depend on the order of messages.
+        self._concurrency = concurrency
 
     async def run(self) -> None:
         """Fetch and handle until cancelled; survive outages with a pause."""
@@ -86,8 +90,11 @@ class Consumer:
                         msgs = await sub.fetch(self._batch, timeout=1.0)
                     except nats.errors.TimeoutError:
                         continue
-                    for msg in msgs:
-                        await self.handle(msg)
+                    if self._concurrency == 1:
+                        for msg in msgs:
+                            await self.handle(msg)
+                    else:
+                        await self._handle_side_by_side(msgs)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # NATS or Postgres away: wait and go on
@@ -98,6 +105,15 @@ class Consumer:
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+
+    async def _handle_side_by_side(self, msgs: list[Msg]) -> None:
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(msg: Msg) -> None:
+            async with gate:
+                await self.handle(msg)
+
+        await asyncio.gather(*(one(m) for m in msgs))
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         return await self._js.pull_subscribe(

@@ -123,8 +123,11 @@ INSERT INTO attempts (id, message_id, endpoint_id, tenant_id, app_id, attempted_
                       response_status, response_body, duration_ms, error)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
-# Endpoint first, then delivery: the order every writer of both takes its locks in.
-_ENDPOINT = "SELECT status FROM endpoints WHERE id = $1 FOR NO KEY UPDATE"
+# A success locks only its delivery, so deliveries to one endpoint are recorded side by
+# side. A failure then locks the endpoint (its failing streak); disabling an endpoint
+# locks it and then only deliveries nobody holds, so the two orders never meet.
+_ENDPOINT = "SELECT status FROM endpoints WHERE id = $1"
+_ENDPOINT_LOCKED = "SELECT status FROM endpoints WHERE id = $1 FOR NO KEY UPDATE"
 _HELD = """
 SELECT attempts, manual, retry_requested FROM deliveries
 WHERE message_id = $1 AND endpoint_id = $2 AND lease_token = $3 FOR UPDATE
@@ -384,6 +387,7 @@ class DeliveryWorker:
                 await conn.execute(_DELIVERED, message, endpoint, now, outcome.status)
                 await conn.execute(_HEALTHY, endpoint)
                 return
+            status = await conn.fetchval(_ENDPOINT_LOCKED, endpoint)
             await self._failed(conn, row, held, status == "enabled", outcome, now)
 
     async def _failed(

@@ -27,6 +27,7 @@ from .delivery import DeliveryWorker
 from .fanout import handlers
 
 HOUSEKEEPING_SECONDS = 600
+FAN_OUT_CONCURRENCY = 8
 
 
 def expire_messages(retention_days: int, clock: Clock) -> Job:
@@ -71,8 +72,13 @@ async def run_worker(settings: ServiceSettings) -> None:
         ):
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
             for context, table in by_context.items():
-                consumer = Consumer(
-                    name="webhooks", context=context, pool=pool, js=js, handlers=table
+                consumer = Consumer(  # fan-out does not depend on order: 8 at a time
+                    name="webhooks",
+                    context=context,
+                    pool=pool,
+                    js=js,
+                    handlers=table,
+                    concurrency=FAN_OUT_CONCURRENCY,
                 )
                 tasks.create_task(consumer.run())
             tasks.create_task(delivery.run())
