@@ -233,3 +233,68 @@ def test_the_bootstrap_refuses_a_plans_file_without_one_free_default(tmp_path, p
         check=False,
     )
     assert done.returncode != 0 and "default" in done.stderr + done.stdout
+
+
+async def test_one_owner_of_two_tenants_is_two_customers(http, billing):
+    """A person who owns two tenants: the second tenant's customer is tagged with its id."""
+    first = await new_tenant(http)
+    r = await http.post("/v1/tenants", json={"name": "Second", "ownerEmail": first["ownerEmail"]})
+    assert r.status_code == 201, r.text
+    second = r.json()
+    for tenant_key in (first["apiKey"], second["apiKey"]):
+        assert (await create_app(http, tenant_key, 0)).status_code == 201
+        summary = await http.get("/v1/billing", headers=bearer(tenant_key))
+        assert summary.status_code == 200, summary.text
+        assert summary.json()["plan"]["name"] == "Free"
+    local, domain = first["ownerEmail"].split("@")
+    found = (
+        await http.get(
+            f"/v1/customers?externalId={second['tenant']['id']}",
+            headers=bearer(billing["key"]),
+        )
+    ).json()["data"]
+    assert [c["email"] for c in found] == [f"{local}+{second['tenant']['id']}@{domain}"]
+
+
+async def test_a_busy_tenant_asking_about_its_plan_does_not_stall_others(http, billing):
+    tenant = await new_tenant(http)
+    key = tenant["apiKey"]
+    answers = await asyncio.gather(
+        *(http.get("/v1/billing", headers=bearer(key)) for _ in range(6)),
+        create_app(http, key, 0),
+    )
+    assert [r.status_code for r in answers] == [200] * 6 + [201], [r.text for r in answers]
+
+
+async def test_only_the_plans_of_the_file_are_offered_and_sold(http, billing):
+    """A plan an operator adds to StackBE Billing by hand is not for tenants."""
+    platform_key = bearer(billing["key"])
+    plans = (await http.get("/v1/plans?limit=100", headers=platform_key)).json()["data"]
+    product = plans[0]["productId"]
+    private = await http.post(
+        "/v1/plans",
+        headers=platform_key,
+        json={
+            "productId": product,
+            "name": "Friends",
+            "priceCents": 0,
+            "currency": "USD",
+            "interval": "month",
+            "entitlements": {"apps": -1, "webhookEndpoints": -1},
+        },
+    )
+    assert private.status_code == 201, private.text
+    tenant = await new_tenant(http)
+    summary = (await http.get("/v1/billing", headers=bearer(tenant["apiKey"]))).json()
+    assert "Friends" not in {p["name"] for p in summary["plans"]}
+    r = await http.post(
+        "/v1/billing/checkout",
+        headers=bearer(tenant["apiKey"]),
+        json={
+            "planId": private.json()["id"],
+            "successUrl": "https://tenant.example/ok",
+            "cancelUrl": "https://tenant.example/no",
+        },
+    )
+    assert_error(r, 404, "PLAN_NOT_FOUND")
+    await http.post(f"/v1/plans/{private.json()['id']}/deprecate", headers=platform_key)

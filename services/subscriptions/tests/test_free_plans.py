@@ -85,3 +85,46 @@ async def test_a_paid_subscription_is_not_replaced_by_a_checkout(api, app):
         },
     )
     assert r.status_code == 409 and r.json()["code"] == "SUBSCRIPTION_EXISTS", r.text
+
+
+async def test_a_declined_paid_checkout_leaves_the_free_subscription_as_it_was(api, app, db):
+    await app.plan("Free", 0)
+    await app.plan("Pro", 2900)
+    customer = await app.customer()
+    free = await api.ok(
+        "POST",
+        "/v1/subscriptions",
+        app.key(),
+        json={"customerId": customer, "planId": app.plans["Free"]},
+    )
+    session = await api.ok(
+        "POST",
+        "/v1/checkout/session",
+        app.key(),
+        json={
+            "customerId": customer,
+            "planId": app.plans["Pro"],
+            "successUrl": "https://shop.example/done",
+            "cancelUrl": "https://shop.example/cancel",
+        },
+    )
+    r = await api.call(
+        "POST",
+        f"/v1/sandbox/checkout/{session['id']}/complete",
+        app.key(),
+        json={"outcome": "failed"},
+    )
+    assert r.status_code == 409 and r.json()["code"] == "PAYMENT_DECLINED", r.text
+    assert (await api.sub(app, free["id"]))["status"] == "active"
+    assert await subjects(db, free["id"]) == [("created", 1)]
+    listed = await api.ok("GET", f"/v1/subscriptions?customerId={customer}", app.key())
+    assert [s["id"] for s in listed["data"]] == [free["id"]]
+    # The same session can still be paid.
+    done = await api.ok(
+        "POST",
+        f"/v1/sandbox/checkout/{session['id']}/complete",
+        app.key(),
+        json={"outcome": "succeeded"},
+    )
+    assert done["subscription"]["status"] == "active"
+    assert (await api.sub(app, free["id"]))["status"] == "canceled"

@@ -14,6 +14,7 @@ __all__ = [
     "COUNT_ENDPOINTS",
     "DASHBOARD_TOKEN_AUDIENCE",
     "DASHBOARD_TOKEN_ISSUER",
+    "ENROL_TENANT",
     "GET_ENTITLEMENTS",
     "GET_PLAN",
     "JWKS",
@@ -25,6 +26,8 @@ __all__ = [
     "USAGE_RECORDED",
     "CountEndpoints",
     "EndpointCount",
+    "EnrolTenant",
+    "Enrolled",
     "GetEntitlements",
     "GetJwks",
     "GetPlan",
@@ -52,6 +55,8 @@ GET_ENTITLEMENTS = "stackbe.rpc.entitlements.get.v1"
 # StackBE bills itself: may the tenant have one more of a limited thing? Identity asks
 # StackBE Billing's entitlement API; an error reply carries USAGE_LIMIT_EXCEEDED.
 TENANT_LIMIT = "stackbe.rpc.identity.tenant_limit.v1"
+# Make a tenant a customer of StackBE Billing on its default plan (identity's worker).
+ENROL_TENANT = "stackbe.rpc.identity.enrol_tenant.v1"
 # How many webhook endpoints a tenant has, over all its apps (an integer).
 COUNT_ENDPOINTS = "stackbe.rpc.webhooks.count_endpoints.v1"
 # Core NATS, outside every stream: an entitlements replica that recorded usage tells the
@@ -157,3 +162,12 @@ class CountEndpoints(msgspec.Struct, frozen=True, rename="camel"):
 
 class EndpointCount(msgspec.Struct, frozen=True, rename="camel"):
     count: int
+
+
+class EnrolTenant(msgspec.Struct, frozen=True, rename="camel"):
+    tenant_id: str
+
+
+class Enrolled(msgspec.Struct, frozen=True, rename="camel"):
+    customer_id: str
+    subscribed: bool  # the tenant has a subscription that gives access (maybe just made)

@@ -46,6 +46,7 @@ def create_app(settings: IdentitySettings, clock: Clock | None = None) -> Litest
             settings.database_url, SCHEMA, max_size=settings.database_pool_size
         )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-identity")
+        deps.billing.nc = app.state.nc
         try:
             yield
         finally:

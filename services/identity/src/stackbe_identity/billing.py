@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import asyncpg
+from nats.aio.client import Client as NATS
 
+from stackbe_common import bus
 from stackbe_common.crypto import Keyring
 from stackbe_common.errors import (
     Conflict,
@@ -38,6 +40,7 @@ from stackbe_common.errors import (
     Unavailable,
 )
 from stackbe_common.logging import get_logger
+from stackbe_events import rpc
 
 from . import schemas as s
 
@@ -53,6 +56,7 @@ log = get_logger(__name__)
 
 # The entitlements that limit a tenant, and how a message names them.
 LIMITS = {"apps": "apps", "webhookEndpoints": "webhook endpoints"}
+ACCESS_STATUSES = frozenset({"trialing", "active", "past_due"})
 ENROL_WAIT_SECONDS = 15.0  # a new subscription reaches the check in milliseconds, if not loaded
 
 
@@ -96,14 +100,22 @@ class ApiAnswer(StackBEError):
 class Platform:
     tenant_id: str
     app_id: str
-    app_key: str
+    app_key: str = field(repr=False)  # never in a log line or a traceback
 
 
 _PLATFORM = "SELECT tenant_id, app_id, app_key FROM platform_billing"
+_CUSTOMER = """
+SELECT id, email FROM customers WHERE tenant_id = $1 AND app_id = $2 AND external_id = $3
+"""
 
 
 class Billing:
-    """The StackBE Billing app as a client of the public API. One per process."""
+    """The StackBE Billing app as a client of the public API. One per process.
+
+    Identity's HTTP side never calls identity back through the gateway while it holds a
+    request's connection: it reads its own ``customers`` table, and enrolment (which
+    creates a customer through the public API) runs in the worker, asked over NATS.
+    """
 
     def __init__(self, base_url: str, keyring: Keyring, timeout: float = 5.0) -> None:
         self._base = base_url.rstrip("/")
@@ -111,6 +123,7 @@ class Billing:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._platform: Platform | None = None
+        self.nc: NATS | None = None  # set once the process is connected
 
     # The platform's app
 
@@ -128,24 +141,27 @@ class Billing:
         if self._session is not None:
             await self._session.close()
 
+    def _http(self, platform: Platform) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                headers={"Authorization": "Bearer " + platform.app_key},
+            )
+        return self._session
+
     async def call(
         self, platform: Platform, method: str, path: str, body: Any = None
     ) -> dict[str, Any]:
         """One public API call with the StackBE Billing key; an error answer raises
         ``ApiAnswer``, no answer raises ``BillingUnavailable``."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"Authorization": f"Bearer {platform.app_key}"}
         try:
-            async with self._session.request(
-                method, self._base + path, json=body, headers=headers
-            ) as answer:
-                found: dict[str, Any] = await answer.json(content_type=None)
-                status = answer.status
+            async with self._http(platform).request(method, self._base + path, json=body) as r:
+                found: dict[str, Any] = await r.json(content_type=None)
+                status = r.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("billing.unreachable", path=path, error=repr(exc))
+            log.warning("billing.unreachable", path=path, error=type(exc).__name__)
             raise BillingUnavailable() from None
-        if status >= 500:
+        if status >= 500 or status == 429:
             raise BillingUnavailable()
         if status >= 300:
             raise ApiAnswer(status, found)
@@ -153,10 +169,11 @@ class Billing:
 
     # Tenants as customers
 
-    async def customer_of(self, platform: Platform, tenant_id: str) -> dict[str, Any] | None:
-        page = await self.call(platform, "GET", f"/v1/customers?externalId={tenant_id}")
-        data: list[dict[str, Any]] = page["data"]
-        return data[0] if data else None
+    async def customer_of(
+        self, conn: asyncpg.Connection, platform: Platform, tenant_id: str
+    ) -> asyncpg.Record | None:
+        """The tenant's customer of StackBE Billing (identity's own table)."""
+        return await conn.fetchrow(_CUSTOMER, platform.tenant_id, platform.app_id, tenant_id)
 
     async def default_plan(self, platform: Platform) -> dict[str, Any]:
         """The plan a tenant gets when it has none: the bootstrap marks it."""
@@ -166,39 +183,61 @@ class Billing:
                 return dict(plan)
         raise BillingUnavailable("StackBE Billing has no default plan yet (run the bootstrap)")
 
-    async def enrol(self, platform: Platform, tenant: asyncpg.Record) -> dict[str, Any]:
-        """Make the tenant a customer with a live subscription (the default plan when it
-        has none); idempotent, and safe when two enrolments race."""
-        customer = await self.customer_of(platform, tenant["id"])
-        if customer is None:
-            body = {
-                "email": tenant["owner_email"],
-                "name": tenant["name"],
-                "externalId": tenant["id"],
-            }
+    async def _create_customer(self, platform: Platform, tenant: asyncpg.Record) -> dict[str, Any]:
+        """The tenant as a customer: its owner's email, or, when that email is already
+        another tenant's customer (one person owning two tenants), the same address
+        tagged with the tenant id (``owner+ten_...@example.com``)."""
+        email = tenant["owner_email"]
+        local, _, domain = email.partition("@")
+        for candidate in (email, f"{local}+{tenant['id']}@{domain}"):
+            body = {"email": candidate, "name": tenant["name"], "externalId": tenant["id"]}
             try:
-                customer = await self.call(platform, "POST", "/v1/customers", body)
+                return await self.call(platform, "POST", "/v1/customers", body)
             except ApiAnswer as exc:
                 if exc.code != "CUSTOMER_EXISTS":
                     raise
-                customer = await self.customer_of(platform, tenant["id"])
-                assert customer is not None
+                page = await self.call(platform, "GET", f"/v1/customers?externalId={tenant['id']}")
+                if page["data"]:  # a racing enrolment made it
+                    return dict(page["data"][0])
+        raise BillingUnavailable("The tenant could not be made a customer of StackBE Billing")
+
+    async def enrol(self, platform: Platform, tenant: asyncpg.Record) -> tuple[str, bool]:
+        """Make the tenant a customer with a live subscription (the default plan when it
+        has none): (customer id, whether that subscription gives access). Idempotent and
+        safe when two enrolments race. Runs in the worker."""
+        page = await self.call(platform, "GET", f"/v1/customers?externalId={tenant['id']}")
+        customer = page["data"][0] if page["data"] else None
+        if customer is None:
+            customer = await self._create_customer(platform, tenant)
         try:
-            await self.call(
-                platform, "GET", f"/v1/subscriptions/current?customerId={customer['id']}"
-            )
+            current = f"/v1/subscriptions/current?customerId={customer['id']}"
+            live = await self.call(platform, "GET", current)
+            return customer["id"], live["status"] in ACCESS_STATUSES
         except ApiAnswer as exc:
             if exc.status != 404:
                 raise
-            plan = await self.default_plan(platform)
-            body = {"customerId": customer["id"], "planId": plan["id"]}
-            try:
-                await self.call(platform, "POST", "/v1/subscriptions", body)
-            except ApiAnswer as again:
-                if again.code != "SUBSCRIPTION_EXISTS":
-                    raise
-            log.info("billing.enrolled", tenant_id=tenant["id"], plan=plan["name"])
-        return customer
+        plan = await self.default_plan(platform)
+        body = {"customerId": customer["id"], "planId": plan["id"]}
+        try:
+            await self.call(platform, "POST", "/v1/subscriptions", body)
+        except ApiAnswer as exc:
+            if exc.code != "SUBSCRIPTION_EXISTS":
+                raise
+        log.info("billing.enrolled", tenant_id=tenant["id"], plan=plan["name"])
+        return customer["id"], True
+
+    async def ask_enrolment(self, tenant_id: str) -> tuple[str, bool]:
+        """Enrol the tenant through the worker (over NATS)."""
+        if self.nc is None:
+            raise BillingUnavailable()
+        try:
+            done = await bus.request(
+                self.nc, rpc.ENROL_TENANT, rpc.EnrolTenant(tenant_id=tenant_id), rpc.Enrolled, 20.0
+            )
+        except Exception as exc:
+            log.warning("billing.enrolment_failed", tenant_id=tenant_id, error=repr(exc))
+            raise BillingUnavailable() from None
+        return done.customer_id, done.subscribed
 
     async def check(
         self, platform: Platform, tenant_id: str, key: str, quantity: int
@@ -217,30 +256,37 @@ class Billing:
         platform = await self.platform(conn)
         if platform is None:
             return
+        try:
+            await self._enforce(platform, tenant_id, key, count)
+        except ApiAnswer:  # the API refused StackBE Billing's own question
+            raise BillingUnavailable() from None
+
+    async def _enforce(self, platform: Platform, tenant_id: str, key: str, count: int) -> None:
         verdict = await self.check(platform, tenant_id, key, count + 1)
         if verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
-            tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
-            if tenant is None:
-                raise BillingUnavailable()
-            await self.enrol(platform, tenant)
-            deadline = time.monotonic() + ENROL_WAIT_SECONDS
-            while verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION" and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+            _, subscribed = await self.ask_enrolment(tenant_id)
+            wait, deadline = 0.02, time.monotonic() + ENROL_WAIT_SECONDS
+            while subscribed and verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 0.5)
                 verdict = await self.check(platform, tenant_id, key, count + 1)
         if verdict["hasAccess"]:
             return
+        label = LIMITS.get(key, key)
+        if verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
+            status = (await self.entitlements(platform, tenant_id)).get("status") or "none"
+            raise UsageLimitExceeded(
+                f"This tenant has no active StackBE plan (subscription: {status}), so it "
+                f"cannot add {label}; see GET /v1/billing"
+            )
         plan = (await self.entitlements(platform, tenant_id)).get("planName") or "current"
         limit = verdict.get("value")
-        label = LIMITS.get(key, key)
         if limit is None or limit is False or limit == 0:
             raise UsageLimitExceeded(
                 f"The {plan} plan does not include {label}; "
                 "move to a larger plan with POST /v1/billing/checkout"
-            )
-        if verdict.get("reason") == "NO_ACTIVE_SUBSCRIPTION":
-            raise UsageLimitExceeded(
-                f"This tenant has no active StackBE plan, so it cannot add {label}; "
-                "see GET /v1/billing"
             )
         raise UsageLimitExceeded(
             f"The {plan} plan allows {limit} {label} and this tenant has {count}; "
@@ -264,17 +310,23 @@ def _plan_out(plan: dict[str, Any]) -> s.BillingPlan:
 
 async def _set_up(
     billing: Billing, conn: asyncpg.Connection, tenant_id: str
-) -> tuple[Platform, dict[str, Any]]:
+) -> tuple[Platform, str]:
+    """StackBE Billing and the tenant's customer id (enrolled through the worker if the
+    tenant is not a customer yet)."""
     platform = await billing.platform(conn)
     if platform is None:
         raise BillingNotSetUp()
-    tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
-    assert tenant is not None
-    try:
-        customer = await billing.enrol(platform, tenant)
-    except ApiAnswer as exc:
-        raise exc.passed_on() from None
-    return platform, customer
+    customer = await billing.customer_of(conn, platform, tenant_id)
+    if customer is not None:
+        return platform, str(customer["id"])
+    customer_id, _ = await billing.ask_enrolment(tenant_id)
+    return platform, customer_id
+
+
+def _offered(plan: dict[str, Any]) -> bool:
+    """Plans of the plans file (they carry a ``code``); an operator's private plans of
+    StackBE Billing are not offered to tenants."""
+    return bool((plan.get("metadata") or {}).get("code"))
 
 
 async def summary(
@@ -284,14 +336,14 @@ async def summary(
     count_endpoints: Callable[[str], Awaitable[int | None]],
 ) -> s.TenantBilling:
     """The tenant's plan, its usage against each limit, and the plans it can move to."""
-    platform, customer = await _set_up(billing, conn, tenant_id)
+    platform, customer_id = await _set_up(billing, conn, tenant_id)
     try:
         ents = await billing.entitlements(platform, tenant_id)
         plans = await billing.call(platform, "GET", "/v1/plans?status=active&limit=100")
         subscription = None
         if ents.get("planId") is not None:
             current = await billing.call(
-                platform, "GET", f"/v1/subscriptions/current?customerId={customer['id']}"
+                platform, "GET", f"/v1/subscriptions/current?customerId={customer_id}"
             )
             subscription = s.BillingSubscription(
                 id=current["id"],
@@ -314,11 +366,13 @@ async def summary(
     used = {"apps": apps, "webhookEndpoints": await count_endpoints(tenant_id)}
     entitlements = ents.get("entitlements") or {}
     return s.TenantBilling(
-        customer_id=customer["id"],
+        customer_id=customer_id,
         plan=_plan_out(current_plan) if current_plan else None,
         subscription=subscription,
         usage={k: s.LimitUsage(used=used[k], limit=entitlements.get(k)) for k in LIMITS},
-        plans=[_plan_out(p) for p in plans["data"] if p["id"] != ents.get("planId")],
+        plans=[
+            _plan_out(p) for p in plans["data"] if p["id"] != ents.get("planId") and _offered(p)
+        ],
     )
 
 
@@ -327,14 +381,17 @@ async def checkout(
 ) -> dict[str, Any]:
     """A checkout on StackBE Billing for the tenant's own customer; its ``url`` is the
     hosted page the tenant's owner pays on."""
-    platform, customer = await _set_up(billing, conn, tenant_id)
-    body = {
-        "customerId": customer["id"],
-        "planId": data.plan_id,
-        "successUrl": data.success_url,
-        "cancelUrl": data.cancel_url,
-    }
+    platform, customer_id = await _set_up(billing, conn, tenant_id)
     try:
+        plan = await billing.call(platform, "GET", f"/v1/plans/{data.plan_id}")
+        if not _offered(plan):
+            raise ApiAnswer(404, {"code": "PLAN_NOT_FOUND", "message": "Plan not found"})
+        body = {
+            "customerId": customer_id,
+            "planId": data.plan_id,
+            "successUrl": data.success_url,
+            "cancelUrl": data.cancel_url,
+        }
         return await billing.call(platform, "POST", "/v1/checkout/session", body)
     except ApiAnswer as exc:
         raise exc.passed_on() from None

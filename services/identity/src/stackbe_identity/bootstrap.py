@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import msgspec
 
 from stackbe_common import outbox
@@ -191,11 +192,17 @@ async def sync_catalog(api: Api, plans: list[PlanSpec]) -> int:
         )
         say(f"created the product StackBE ({product['id']})")
         changes += 1
-    live = {
-        p["metadata"].get("code"): p
-        for p in (await api.call("GET", "/v1/plans?status=active&limit=100"))["data"]
-        if p["productId"] == product["id"]
-    }
+    live: dict[str, Any] = {}
+    for plan in (await api.call("GET", "/v1/plans?status=active&limit=100"))["data"]:
+        code = plan["metadata"].get("code")
+        if plan["productId"] != product["id"] or not code:
+            continue
+        if code in live:  # two live plans with one code: keep the first made
+            await api.call("POST", f"/v1/plans/{plan['id']}/deprecate")
+            say(f"plan {code}: a second live plan {plan['id']} deprecated")
+            changes += 1
+            continue
+        live[code] = plan
     for spec in plans:
         wanted, current = spec.body(product["id"]), live.pop(spec.code, None)
         if current is not None and any(current[f] != wanted[f] for f in IMMUTABLE):
@@ -227,13 +234,21 @@ async def sync_catalog(api: Api, plans: list[PlanSpec]) -> int:
 
 
 async def bootstrap(settings: IdentitySettings, plans: list[PlanSpec], owner_email: str) -> int:
-    key, new_key = await _platform(settings, owner_email)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        api = Api(session, settings.gateway_url or settings.public_url, key)
-        await api.wait_until_ready()
-        changes = await sync_catalog(api, plans)
-    if new_key is not None:
-        say(f"StackBE Billing app key (shown once, keep it to manage tenants' plans): {new_key}")
+    # One bootstrap at a time: a second waits, then finds the first one's work done.
+    lock = await asyncpg.connect(settings.database_url)
+    try:
+        await lock.execute("SELECT pg_advisory_lock(hashtext('stackbe.bootstrap'))")
+        key, new_key = await _platform(settings, owner_email)
+        if new_key is not None:
+            say(
+                f"StackBE Billing app key (shown once, keep it to manage tenants' plans): {new_key}"
+            )
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            api = Api(session, settings.gateway_url or settings.public_url, key)
+            await api.wait_until_ready()
+            changes = await sync_catalog(api, plans)
+    finally:
+        await lock.close()  # the session lock goes with the connection
     say("done" if changes or new_key else "nothing changed")
     return 0
 

@@ -21,6 +21,7 @@ from stackbe_events.identity import TenantCreated
 
 from . import customers
 from . import repository as repo
+from .billing import ApiAnswer, BillingNotSetUp, BillingUnavailable
 from .deps import Deps
 from .service import normalise_email
 
@@ -33,6 +34,7 @@ _resolve_app = msgspec.json.Decoder(rpc.ResolveApp)
 _keys_used = msgspec.json.Decoder(rpc.KeysUsed)
 _resolve_customer = msgspec.json.Decoder(rpc.ResolveCustomer)
 _tenant_limit = msgspec.json.Decoder(rpc.TenantLimit)
+_enrol = msgspec.json.Decoder(rpc.EnrolTenant)
 
 
 def _resolved(row: asyncpg.Record, created: bool = False) -> rpc.ResolvedCustomer:
@@ -95,6 +97,18 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
     async def jwks(_: bytes) -> rpc.Jwks:
         return rpc.Jwks(keys=deps.keys.jwks())
 
+    async def enrol(data: bytes) -> rpc.Enrolled:
+        """Enrolment calls the public API (identity's HTTP side among others) holding no
+        connection of this worker's while it waits."""
+        q = _enrol.decode(data)
+        async with pool.acquire() as conn:
+            platform = await deps.billing.platform(conn)
+            tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", q.tenant_id)
+        if platform is None or tenant is None:
+            raise BillingNotSetUp()
+        customer_id, subscribed = await deps.billing.enrol(platform, tenant)
+        return rpc.Enrolled(customer_id=customer_id, subscribed=subscribed)
+
     async def tenant_limit(data: bytes) -> None:
         """Raises ``UsageLimitExceeded`` (the reply's code) when the plan allows no more."""
         q = _tenant_limit.decode(data)
@@ -107,6 +121,7 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
         Responder(nc, rpc.JWKS, QUEUE, jwks),
         Responder(nc, rpc.RESOLVE_CUSTOMER, QUEUE, resolve_customer),
         Responder(nc, rpc.TENANT_LIMIT, QUEUE, tenant_limit),
+        Responder(nc, rpc.ENROL_TENANT, QUEUE, enrol),
     ]
 
 
@@ -118,7 +133,10 @@ def billing_handlers(deps: Deps) -> dict[type[Any], Any]:
         platform = await deps.billing.platform(conn)
         tenant = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", event.tenant_id)
         if platform is not None and tenant is not None:
-            await deps.billing.enrol(platform, tenant)
+            try:
+                await deps.billing.enrol(platform, tenant)
+            except ApiAnswer as exc:  # retried by the consumer, like an outage
+                raise BillingUnavailable(exc.message) from None
 
     return {TenantCreated: on_tenant}
 

@@ -213,8 +213,11 @@ async def create_app(
     conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateApp
 ) -> s.App:
     tenant_id = tenant_of(caller, write=True)
-    # One creation at a time per tenant, so two cannot both take the last place.
-    await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", tenant_id)
+    # One creation at a time per tenant, so two cannot both take the last place (a lock
+    # of its own: the tenant's row stays free for everything else the tenant does).
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('stackbe.apps'), hashtext($1))", tenant_id
+    )
     apps = await conn.fetchval(
         "SELECT count(*) FROM apps WHERE tenant_id = $1 AND archived_at IS NULL", tenant_id
     )

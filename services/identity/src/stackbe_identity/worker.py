@@ -29,6 +29,7 @@ async def run_worker(settings: ServiceSettings) -> None:
     try:
         await bus.ensure_stream(js, SCHEMA)
         deps = build_deps(settings, SystemClock())
+        deps.billing.nc = nc
         for responder in responders(nc, pool, deps):
             await responder.start()
         await subscribe_key_use(nc, pool)

@@ -23,6 +23,7 @@ from .errors import (
     CheckoutExpired,
     CheckoutNotFound,
     ClockNotAvailable,
+    PaymentDeclined,
     PlanDeprecated,
     SubscriptionExists,
 )
@@ -189,8 +190,11 @@ async def complete(
             conn, deps, tenant_id, app_id, session["customer_id"], free_replaceable=True
         )
         if replaced is not None:  # the free plan ends as the paid one starts
+            replaced = await _lock_free(conn, deps, replaced, now)
             await save(conn, replaced, machine.cancel(sub_of(replaced), now, False), now)
         sub = await _start(conn, deps, billing, plan, now)
+        if replaced is not None and sub["status"] not in ("trialing", "active"):
+            raise PaymentDeclined()  # rolled back: the free subscription stays
         session = await repo.complete_session(conn, session_id, subscription_id, now)
         await outbox.record(
             conn,
@@ -212,6 +216,25 @@ async def complete(
         },
         subscription=subscription_out(sub),
     )
+
+
+async def _lock_free(
+    conn: asyncpg.Connection, deps: Deps, live: asyncpg.Record, now: datetime
+) -> asyncpg.Record:
+    """The free subscription a checkout replaces, locked and brought up to ``now``; if it
+    changed meanwhile (another plan, paused...) it is not replaced after all."""
+    row = await repo.get_subscription(
+        conn, live["tenant_id"], live["app_id"], live["id"], lock=True
+    )
+    if row is not None:
+        row = await run_due_until(conn, row, now, billing_for(conn, deps))
+    if row is None or row["status"] not in ("trialing", "active"):
+        raise SubscriptionExists()
+    assert deps.lookups is not None
+    plan = await deps.lookups.plan(conn, row["tenant_id"], row["app_id"], sub_of(row).plan_id)
+    if plan.price_cents != 0:
+        raise SubscriptionExists(f"The customer already has a live subscription ({row['id']})")
+    return row
 
 
 async def _start(

@@ -112,3 +112,11 @@ class ClockNotAvailable(Conflict):
 
 class ClockTooFar(InvalidInput):
     default_message = "A test clock moves at most five years at a time"
+
+
+class PaymentDeclined(Conflict):
+    code = "PAYMENT_DECLINED"
+    default_message = (
+        "The payment was declined; the customer's free plan stays as it was. Try again "
+        "with another payment method"
+    )

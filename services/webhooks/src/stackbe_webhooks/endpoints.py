@@ -95,7 +95,10 @@ async def _within_plan(conn: asyncpg.Connection, nc: NATS | None, tenant_id: str
     asks StackBE Billing's entitlement API (one creation at a time per tenant)."""
     if nc is None:
         return
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tenant_id)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('stackbe.webhook_endpoints'), hashtext($1))",
+        tenant_id,
+    )
     count = await conn.fetchval("SELECT count(*) FROM endpoints WHERE tenant_id = $1", tenant_id)
     q = rpc.TenantLimit(tenant_id=tenant_id, key="webhookEndpoints", count=count)
     try:
