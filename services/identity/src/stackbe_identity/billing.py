@@ -308,15 +308,15 @@ def _plan_out(plan: dict[str, Any]) -> s.BillingPlan:
     )
 
 
-async def _set_up(
-    billing: Billing, conn: asyncpg.Connection, tenant_id: str
-) -> tuple[Platform, str]:
+async def _set_up(billing: Billing, pool: asyncpg.Pool, tenant_id: str) -> tuple[Platform, str]:
     """StackBE Billing and the tenant's customer id (enrolled through the worker if the
-    tenant is not a customer yet)."""
-    platform = await billing.platform(conn)
-    if platform is None:
-        raise BillingNotSetUp()
-    customer = await billing.customer_of(conn, platform, tenant_id)
+    tenant is not a customer yet). No connection is held while the worker enrols: it
+    calls identity's own API, which needs connections of this pool."""
+    async with pool.acquire() as conn:
+        platform = await billing.platform(conn)
+        if platform is None:
+            raise BillingNotSetUp()
+        customer = await billing.customer_of(conn, platform, tenant_id)
     if customer is not None:
         return platform, str(customer["id"])
     customer_id, _ = await billing.ask_enrolment(tenant_id)
@@ -331,12 +331,12 @@ def _offered(plan: dict[str, Any]) -> bool:
 
 async def summary(
     billing: Billing,
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     tenant_id: str,
     count_endpoints: Callable[[str], Awaitable[int | None]],
 ) -> s.TenantBilling:
     """The tenant's plan, its usage against each limit, and the plans it can move to."""
-    platform, customer_id = await _set_up(billing, conn, tenant_id)
+    platform, customer_id = await _set_up(billing, pool, tenant_id)
     try:
         ents = await billing.entitlements(platform, tenant_id)
         plans = await billing.call(platform, "GET", "/v1/plans?status=active&limit=100")
@@ -360,9 +360,10 @@ async def summary(
             current_plan = await billing.call(platform, "GET", f"/v1/plans/{ents['planId']}")
         except ApiAnswer:
             current_plan = None
-    apps = await conn.fetchval(
-        "SELECT count(*) FROM apps WHERE tenant_id = $1 AND archived_at IS NULL", tenant_id
-    )
+    async with pool.acquire() as conn:
+        apps = await conn.fetchval(
+            "SELECT count(*) FROM apps WHERE tenant_id = $1 AND archived_at IS NULL", tenant_id
+        )
     used = {"apps": apps, "webhookEndpoints": await count_endpoints(tenant_id)}
     entitlements = ents.get("entitlements") or {}
     return s.TenantBilling(
@@ -377,11 +378,11 @@ async def summary(
 
 
 async def checkout(
-    billing: Billing, conn: asyncpg.Connection, tenant_id: str, data: s.BillingCheckout
+    billing: Billing, pool: asyncpg.Pool, tenant_id: str, data: s.BillingCheckout
 ) -> dict[str, Any]:
     """A checkout on StackBE Billing for the tenant's own customer; its ``url`` is the
     hosted page the tenant's owner pays on."""
-    platform, customer_id = await _set_up(billing, conn, tenant_id)
+    platform, customer_id = await _set_up(billing, pool, tenant_id)
     try:
         plan = await billing.call(platform, "GET", f"/v1/plans/{data.plan_id}")
         if not _offered(plan):

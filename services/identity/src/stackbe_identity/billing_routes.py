@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from stackbe_common import bus
 from stackbe_common.access import tenant_of
 from stackbe_common.logging import get_logger
-from stackbe_common.web import Caller, Conn, Json, parse
+from stackbe_common.web import Caller, Json, parse
 from stackbe_events import rpc
 
 from . import billing
@@ -37,17 +37,20 @@ def endpoint_counter(nc: NATS) -> Any:
 
 
 @get("/v1/billing", summary="The tenant's StackBE plan, its usage and the plans it can move to")
-async def get_billing(conn: Conn, deps: DepsT, caller: Caller, state: State) -> s.TenantBilling:
+async def get_billing(deps: DepsT, caller: Caller, state: State) -> s.TenantBilling:
+    """Takes no request connection: it waits on other services (and maybe on identity's
+    worker enrolling the tenant) holding none."""
     tenant_id = tenant_of(caller)
-    return await billing.summary(deps.billing, conn, tenant_id, endpoint_counter(state.nc))
+    return await billing.summary(deps.billing, state.pool, tenant_id, endpoint_counter(state.nc))
 
 
 @post("/v1/billing/checkout", status_code=201, summary="Start a checkout for a StackBE plan")
 async def billing_checkout(
-    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.BillingCheckout]
+    deps: DepsT, caller: Caller, state: State, data: Json[s.BillingCheckout]
 ) -> dict[str, Any]:
     tenant_id = tenant_of(caller, write=True)
-    return await billing.checkout(deps.billing, conn, tenant_id, parse(data, s.BillingCheckout))
+    body = parse(data, s.BillingCheckout)
+    return await billing.checkout(deps.billing, state.pool, tenant_id, body)
 
 
 BILLING_ROUTES: list[Any] = [get_billing, billing_checkout]
