@@ -33,6 +33,7 @@ EXAMPLE_ENTITLEMENTS = {
 def catalog_settings(database_url: str, nats_url: str, internal_secret: bytes) -> ServiceSettings:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     return ServiceSettings(
+        database_pool_size=4,  # the test server's connections are shared by every worker
         database_url=database_url,
         nats_url=nats_url,
         internal_secret=internal_secret.decode("latin-1"),

@@ -23,7 +23,7 @@ async def nc(catalog_db) -> AsyncIterator[nats.NATS]:
     """The catalog's responders on a nats-server of their own, as its worker runs them."""
     with tempfile.TemporaryDirectory(prefix="stackbe-catalog-rpc-") as tmp:
         server = NatsServer(Path(tmp) / "js").start()
-        pool = await create_pool(catalog_db, SCHEMA)
+        pool = await create_pool(catalog_db, SCHEMA, max_size=2)
         client = await nats.connect(server.url)
         started = responders(client, pool)
         for responder in started:

@@ -46,6 +46,7 @@ def entitlements_settings(
 ) -> EntitlementsSettings:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     return EntitlementsSettings(
+        database_pool_size=4,  # the test server's connections are shared by every worker
         database_url=database_url,
         nats_url=nats_url,
         internal_secret=internal_secret.decode("latin-1"),

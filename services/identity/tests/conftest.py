@@ -35,6 +35,7 @@ def identity_settings(
     database_url: str, nats_url: str, internal_secret: bytes, mailbox: Mailbox
 ) -> IdentitySettings:
     return IdentitySettings(
+        database_pool_size=4,  # the test server's connections are shared by every worker
         database_url=database_url,
         nats_url=nats_url,
         internal_secret=internal_secret.decode("latin-1"),

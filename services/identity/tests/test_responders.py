@@ -27,7 +27,7 @@ async def nc(identity_settings, identity_db) -> AsyncIterator[nats.NATS]:
     end-to-end suite's identity worker would otherwise answer on a shared server)."""
     with tempfile.TemporaryDirectory(prefix="stackbe-responders-") as tmp:
         server = NatsServer(Path(tmp) / "js").start()
-        pool = await create_pool(identity_db, SCHEMA)
+        pool = await create_pool(identity_db, SCHEMA, max_size=2)
         client = await nats.connect(server.url)
         started = responders(client, pool, build_deps(identity_settings, SystemClock()))
         for responder in started:

@@ -36,6 +36,7 @@ def subscriptions_settings(
 ) -> SubscriptionsSettings:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     return SubscriptionsSettings(
+        database_pool_size=4,  # the test server's connections are shared by every worker
         database_url=database_url,
         nats_url=nats_url,
         internal_secret=internal_secret.decode("latin-1"),
