@@ -67,7 +67,7 @@ async def platform(
             "STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
             "STACKBE_DEV": "false",
             # Ten processes share the test server's connections with the service tests.
-            "STACKBE_DATABASE_POOL_SIZE": "2",
+            "STACKBE_DATABASE_POOL_SIZE": "3",
         },
     )
     yield stack
