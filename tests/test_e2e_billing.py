@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ from .conftest import assert_error, bearer, new_tenant
 
 PLANS = Path(__file__).parents[1] / "config" / "billing-plans.toml"
 MONTH = 31 * 86_400
+
+
+@pytest.fixture
+async def http(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A patient client: a tenant's first limited creation may wait for its enrolment."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+        yield client
 
 
 def run_bootstrap(platform: Any, plans: Path) -> str:
