@@ -206,7 +206,7 @@ def _usage(url: str, seeded: Seeded, headers: dict[str, str], count: int) -> dic
     """Enforced usage for 8 customers at once, 4 clients each; the count StackBE keeps for
     each must be exactly the calls it accepted."""
     customers = [seeded.pro_customer(n) for n in range(1, 9)]
-    each = max(1, count // len(customers))
+    each = max(4, count // len(customers) // 4 * 4)  # hey sends count // workers each
     say(f"usage: {each * len(customers)} enforced POST /v1/usage over 8 customers, exact counts")
 
     async def used() -> list[int]:
