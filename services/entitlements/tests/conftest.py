@@ -8,9 +8,7 @@ app's cache follows it over NATS, as in production.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +26,7 @@ from stackbe_common.ids import new_id
 from stackbe_common.migrations import migrate
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.testing.plugin import service_settings
 from stackbe_entitlements.app import SCHEMA, create_app, create_asgi
 from stackbe_entitlements.config import EntitlementsSettings
 from stackbe_entitlements.projection import handlers
@@ -44,15 +43,7 @@ HANDLERS = handlers(None)
 def entitlements_settings(
     database_url: str, nats_url: str, internal_secret: bytes
 ) -> EntitlementsSettings:
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return EntitlementsSettings(
-        database_pool_size=4,  # the test server's connections are shared by every worker
-        database_url=database_url,
-        nats_url=nats_url,
-        internal_secret=internal_secret.decode("latin-1"),
-        encryption_key=f"e1:{key}",
-        log_json=False,
-    )
+    return service_settings(EntitlementsSettings, database_url, nats_url, internal_secret)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ consumers run for identity and catalog events."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from stackbe_common.db import create_pool
 from stackbe_common.ids import new_id
 from stackbe_common.migrations import migrate
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.testing.plugin import service_settings
 from stackbe_events.catalog import Plan, PlanCreated
 from stackbe_events.identity import AppCreated, CustomerCreated
 from stackbe_subscriptions import readmodels
@@ -34,16 +33,13 @@ MIGRATIONS = Path(__file__).parents[1] / "src" / "stackbe_subscriptions" / "migr
 def subscriptions_settings(
     database_url: str, nats_url: str, internal_secret: bytes
 ) -> SubscriptionsSettings:
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return SubscriptionsSettings(
-        database_pool_size=4,  # the test server's connections are shared by every worker
-        database_url=database_url,
-        nats_url=nats_url,
-        internal_secret=internal_secret.decode("latin-1"),
-        encryption_key=f"e1:{key}",
+    return service_settings(
+        SubscriptionsSettings,
+        database_url,
+        nats_url,
+        internal_secret,
         public_url="http://stackbe.test",
         rpc_timeout_seconds=0.5,
-        log_json=False,
     )
 
 

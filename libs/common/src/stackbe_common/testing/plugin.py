@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
@@ -23,6 +25,8 @@ import pytest
 
 from ..infra import NatsServer, answers, docker_answers, nats_server_binary
 from .smtp import Mailbox, smtp_server
+
+S = TypeVar("S")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -124,3 +128,21 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("STACKBE_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def service_settings(
+    cls: type[S], database_url: str, nats_url: str, secret: bytes, **extra: Any
+) -> S:
+    """A service's settings under test: a fresh encryption key, console logs, and at most 4
+    connections per pool (every test worker shares the test server's connections)."""
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    fields: dict[str, Any] = {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "internal_secret": secret.decode("latin-1"),
+        "encryption_key": f"t1:{key}",
+        "log_json": False,
+        "database_pool_size": 4,
+        **extra,
+    }
+    return cls(**fields)
