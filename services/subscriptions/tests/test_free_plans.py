@@ -5,15 +5,20 @@ from __future__ import annotations
 from .conftest import subjects
 
 
-async def test_a_free_plan_starts_at_once_with_no_payment(api, app, db):
-    await app.plan("Free", 0)
-    customer = await app.customer()
-    sub = await api.ok(
+async def start_free(api, app, customer: str) -> dict:
+    """The customer on the app's Free plan, started without checkout."""
+    return await api.ok(
         "POST",
         "/v1/subscriptions",
         app.key(),
         json={"customerId": customer, "planId": app.plans["Free"]},
     )
+
+
+async def test_a_free_plan_starts_at_once_with_no_payment(api, app, db):
+    await app.plan("Free", 0)
+    customer = await app.customer()
+    sub = await start_free(api, app, customer)
     assert (sub["status"], sub["customerId"], sub["planId"]) == (
         "active",
         customer,
@@ -54,12 +59,7 @@ async def test_a_paid_checkout_replaces_a_free_subscription_when_it_completes(ap
     await app.plan("Free", 0)
     await app.plan("Pro", 2900)
     customer = await app.customer()
-    free = await api.ok(
-        "POST",
-        "/v1/subscriptions",
-        app.key(),
-        json={"customerId": customer, "planId": app.plans["Free"]},
-    )
+    free = await start_free(api, app, customer)
     pro = await api.subscribe(app, "Pro", customer=customer)
     assert pro["status"] == "active" and pro["id"] != free["id"]
     assert (await api.sub(app, free["id"]))["status"] == "canceled"
@@ -91,12 +91,7 @@ async def test_a_declined_paid_checkout_leaves_the_free_subscription_as_it_was(a
     await app.plan("Free", 0)
     await app.plan("Pro", 2900)
     customer = await app.customer()
-    free = await api.ok(
-        "POST",
-        "/v1/subscriptions",
-        app.key(),
-        json={"customerId": customer, "planId": app.plans["Free"]},
-    )
+    free = await start_free(api, app, customer)
     session = await api.ok(
         "POST",
         "/v1/checkout/session",
