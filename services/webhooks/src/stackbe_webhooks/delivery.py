@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -33,62 +31,19 @@ from stackbe_common.clock import Clock
 from stackbe_common.crypto import DecryptionError, Keyring
 from stackbe_common.ids import new_id
 from stackbe_common.logging import get_logger
-from stackbe_events.webhooks import EndpointDisabled, MessageExhausted
+from stackbe_events.webhooks import MessageExhausted
 
 from . import signing
 from .config import WebhooksSettings
+from .disabling import disable_endpoint
 from .fanout import DUE_CHANNEL
+from .retries import BODY_KEPT, LEASE_MARGIN, SCHEDULE, Outcome, retry_delay
 from .sealing import secrets_in_use
 from .ssrf import AddressRefused, Guard, GuardedResolver, parse_networks
 
-__all__ = ["SCHEDULE", "DeliveryWorker", "Outcome", "retry_delay"]
+__all__ = ["SCHEDULE", "DeliveryWorker", "Outcome", "disable_endpoint", "retry_delay"]
 
 log = get_logger(__name__)
-
-SCHEDULE = (
-    timedelta(seconds=5),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=5),
-    timedelta(hours=10),
-    timedelta(hours=14),
-    timedelta(hours=20),
-    timedelta(hours=24),
-)
-JITTER = 0.2
-RETRY_AFTER_STATUSES = frozenset({429, 502, 504})
-MIN_RETRY_AFTER = timedelta(seconds=60)
-MAX_RETRY_AFTER = timedelta(hours=24)
-BODY_KEPT = 4096
-LEASE_MARGIN = timedelta(seconds=5)
-
-
-def retry_delay(attempts: int, status: int | None, retry_after: str | None) -> timedelta:
-    """The wait before the next attempt, after ``attempts`` failed ones."""
-    if status in RETRY_AFTER_STATUSES and retry_after is not None:
-        text = retry_after.strip()
-        asked = None  # an HTTP date or nonsense: the schedule decides
-        if text.isascii() and text.isdigit():
-            asked = timedelta(seconds=min(int(text), int(MAX_RETRY_AFTER.total_seconds())))
-        if asked is not None:
-            return min(max(asked, MIN_RETRY_AFTER), MAX_RETRY_AFTER)
-    base = SCHEDULE[min(attempts, len(SCHEDULE)) - 1]
-    return base * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (spread, not secrecy)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int | None
-    body: str | None
-    duration_ms: int
-    error: str | None
-    retry_after: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
 
 _CLAIM = """
 WITH due AS (
@@ -150,41 +105,6 @@ _FAILING = """
 UPDATE endpoints SET failing_since = coalesce(failing_since, $2)
 WHERE id = $1 RETURNING failing_since
 """
-_DISABLE = """
-UPDATE endpoints SET status = 'disabled', disabled_reason = $2, updated_at = $3
-WHERE id = $1 AND status = 'enabled'
-RETURNING id, url, tenant_id, app_id, failing_since
-"""
-# Deliveries in flight are left to their worker, which records them as failed.
-_FAIL_PENDING = """
-UPDATE deliveries SET status = 'failed', leased_until = NULL, next_attempt_at = NULL
-WHERE endpoint_id = $1 AND status = 'pending' AND (leased_until IS NULL OR leased_until <= $2)
-"""
-
-
-async def disable_endpoint(
-    conn: asyncpg.Connection, endpoint_id: str, reason: str, now: datetime
-) -> bool:
-    """Disable the endpoint (its pending deliveries fail) and say so on NATS."""
-    row = await conn.fetchrow(_DISABLE, endpoint_id, reason, now)
-    if row is None:
-        return False
-    await conn.execute(_FAIL_PENDING, endpoint_id, now)
-    await outbox.record(
-        conn,
-        EndpointDisabled(
-            id=new_id("evt"),
-            occurred_at=now,
-            tenant_id=row["tenant_id"],
-            app_id=row["app_id"],
-            endpoint_id=endpoint_id,
-            url=row["url"],
-            reason=reason,
-            failing_since=row["failing_since"],
-        ),
-    )
-    log.warning("webhooks.endpoint_disabled", endpoint_id=endpoint_id, reason=reason)
-    return True
 
 
 class DeliveryWorker:
