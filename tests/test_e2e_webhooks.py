@@ -79,9 +79,15 @@ async def test_a_checkout_reaches_the_apps_endpoint_signed_with_whole_objects(ht
     assert access and access[-1]["data"]["entitlements"] == EXAMPLE
 
     # The log shows each message delivered, with its attempt.
-    messages = await s.call("GET", f"/v1/webhooks/messages?endpointId={endpoint['id']}&limit=100")
+    path = f"/v1/webhooks/messages?endpointId={endpoint['id']}&limit=100"
+
+    async def all_delivered() -> bool:  # the last outcomes may still be being recorded
+        found = (await s.call("GET", path))["data"]
+        return all(m["deliveries"][0]["status"] == "delivered" for m in found)
+
+    assert await settle(all_delivered, True, seconds=20)
+    messages = await s.call("GET", path)
     assert {m["eventType"] for m in messages["data"]} >= wanted
-    assert all(m["deliveries"][0]["status"] == "delivered" for m in messages["data"])
     first = messages["data"][0]
     attempts = await s.call("GET", f"/v1/webhooks/messages/{first['id']}/attempts")
     assert attempts["data"][0]["responseStatus"] == 204
