@@ -1,4 +1,14 @@
-"""asyncpg pools bound to a service's own schema, with JSON codecs."""
+"""asyncpg pools bound to a service's own schema, with JSON codecs.
+
+A connection goes back to the pool as it is, apart from an open transaction, which is
+rolled back. asyncpg would otherwise send a reset query on every release (``RESET ALL``,
+``UNLISTEN *``, ``CLOSE ALL``, unlock advisory locks): one more round trip per request,
+for state StackBE never leaves on a pooled connection. So, on a pooled connection:
+``SET LOCAL`` only, transaction-scoped advisory locks only (``pg_advisory_xact_lock``),
+and a ``LISTEN`` is undone with ``remove_listener`` before the connection goes back.
+Session-level state belongs on a connection of its own (``asyncpg.connect``), as the
+migrations and the bootstrap do.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,10 @@ async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's rollback of an open transaction."""
+
+
 async def create_pool(
     dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
 ) -> asyncpg.Pool:
@@ -35,6 +49,7 @@ async def create_pool(
         max_size=max_size,
         server_settings={"search_path": schema, "application_name": f"stackbe-{schema}"},
         init=lambda conn: _init_connection(conn, schema),
+        reset=_keep_session,
         **kwargs,
     )
 

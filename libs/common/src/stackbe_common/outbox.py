@@ -126,6 +126,8 @@ class OutboxRelay:
                     log.warning("outbox.relay_failed", error=repr(exc), retry_in=backoff)
                     if listener is not None:
                         with contextlib.suppress(Exception):
+                            await listener.remove_listener(channel, self._on_notify)
+                        with contextlib.suppress(Exception):
                             await self._pool.release(listener)
                         listener = None
                     await asyncio.sleep(backoff)
@@ -134,6 +136,7 @@ class OutboxRelay:
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(channel, self._on_notify)
+                with contextlib.suppress(Exception):
                     await self._pool.release(listener)
 
     def _on_notify(self, *_: object) -> None:
