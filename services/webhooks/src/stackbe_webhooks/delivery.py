@@ -46,24 +46,36 @@ __all__ = ["SCHEDULE", "DeliveryWorker", "Outcome", "disable_endpoint", "retry_d
 log = get_logger(__name__)
 
 _CLAIM = """
-WITH due AS (
-    SELECT d.message_id, d.endpoint_id,
-           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS place
-    FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-      AND (d.leased_until IS NULL OR d.leased_until <= $1)
-), picked AS (
-    SELECT d.message_id, d.endpoint_id
-    FROM deliveries d
-    JOIN due USING (message_id, endpoint_id)
+WITH ready AS (  -- endpoints with something due, and how much more each may take now
+    SELECT e.id, $4 - coalesce(busy.in_flight, 0) AS room
+    FROM (
+        SELECT DISTINCT endpoint_id FROM deliveries
+        WHERE status = 'pending' AND next_attempt_at <= $1
+          AND (leased_until IS NULL OR leased_until <= $1)
+    ) due
+    JOIN endpoints e ON e.id = due.endpoint_id AND e.status = 'enabled'
     LEFT JOIN unnest($2::text[], $3::int[]) AS busy (endpoint_id, in_flight)
-        ON busy.endpoint_id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-      AND (d.leased_until IS NULL OR d.leased_until <= $1)
-      AND due.place <= $4 - coalesce(busy.in_flight, 0)
-    ORDER BY due.place, d.next_attempt_at  -- round robin: each endpoint's oldest first
+        ON busy.endpoint_id = e.id
+    WHERE $4 - coalesce(busy.in_flight, 0) > 0
+), held AS (  -- each endpoint's oldest due deliveries nobody holds
+    SELECT d.message_id, d.endpoint_id, d.next_attempt_at
+    FROM ready
+    CROSS JOIN LATERAL (
+        SELECT message_id, endpoint_id, next_attempt_at FROM deliveries
+        WHERE endpoint_id = ready.id AND status = 'pending' AND next_attempt_at <= $1
+          AND (leased_until IS NULL OR leased_until <= $1)
+        ORDER BY next_attempt_at
+        LIMIT ready.room
+        FOR UPDATE SKIP LOCKED
+    ) d
+), picked AS (  -- round robin: every endpoint's oldest first, then their second, ...
+    SELECT message_id, endpoint_id FROM (
+        SELECT message_id, endpoint_id, next_attempt_at,
+               row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS place
+        FROM held
+    ) ranked
+    ORDER BY place, next_attempt_at
     LIMIT $5
-    FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE deliveries d SET leased_until = $1 + $6::interval, lease_token = gen_random_uuid()::text
 FROM picked, messages m, endpoints e
@@ -163,6 +175,8 @@ class DeliveryWorker:
                     log.warning("webhooks.dispatch_failed", error=repr(exc))
                     if listener is not None:
                         with contextlib.suppress(Exception):
+                            await listener.remove_listener(DUE_CHANNEL, self._on_due)
+                        with contextlib.suppress(Exception):
                             await self._pool.release(listener)
                         listener = None
                     await asyncio.sleep(self._poll)
@@ -172,6 +186,7 @@ class DeliveryWorker:
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(DUE_CHANNEL, self._on_due)
+                with contextlib.suppress(Exception):
                     await self._pool.release(listener)
 
     def _on_due(self, *_: object) -> None:
