@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,12 @@ def main() -> int:
         seeded = asyncio.run(scenario.seed(url, args.customers, args.apps, say))
         results: dict[str, Any] = {"memory_idle_mb": machine.memory(platform.group.children)}
         results |= measure(
-            args, url, f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{receiver_port}", seeded
+            args,
+            url,
+            f"http://127.0.0.1:{proxy_port}",
+            f"http://127.0.0.1:{receiver_port}",
+            seeded,
+            lambda: machine.cpu(platform.group.children, DATABASE),
         )
         results["memory_after_mb"] = machine.memory(platform.group.children)
     finally:
@@ -155,8 +161,25 @@ def main() -> int:
     return 0
 
 
+def _cpu_per_request(
+    cpu: Callable[[], dict[str, float]], run: Callable[[], float], seconds: float
+) -> tuple[float, dict[str, float]]:
+    """``run``'s rate, and the CPU each process spent per request meanwhile, in µs."""
+    before = cpu()
+    rate = run()
+    after = cpu()
+    requests = rate * seconds
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    return rate, {name: round(t / requests * 1e6) for name, t in used.items() if requests}
+
+
 def measure(
-    args: argparse.Namespace, url: str, floor: str, receiver: str, seeded: Seeded
+    args: argparse.Namespace,
+    url: str,
+    floor: str,
+    receiver: str,
+    seeded: Seeded,
+    cpu: Callable[[], dict[str, float]],
 ) -> dict[str, Any]:
     check = f"{url}{seeded.check_path()}"
     floor_check = f"{floor}{seeded.check_path()}"
@@ -167,9 +190,13 @@ def measure(
     load.saturate(check, app_key, 2)
     load.saturate(check, tenant_key, 2)
     say(f"saturation, {args.seconds} s each: the proxy floor, the check (app key, tenant key)")
+    floor_rate = load.saturate(floor_check, {}, args.seconds)
+    checks, check_cpu = _cpu_per_request(
+        cpu, lambda: load.saturate(check, app_key, args.seconds), args.seconds
+    )
     saturation = {
-        "floor": load.saturate(floor_check, {}, args.seconds),
-        "check": load.saturate(check, app_key, args.seconds),
+        "floor": floor_rate,
+        "check": checks,
         "check_tenant_key": load.saturate(check, tenant_key, args.seconds),
     }
     say(f"fixed rate {args.rate}/s, {args.seconds} s each: the floor, then the check")
@@ -178,7 +205,7 @@ def measure(
         "floor": load.fixed_rate(floor_check, {}, args.rate, args.seconds).__dict__,
         "check": load.fixed_rate(check, app_key, args.rate, args.seconds).__dict__,
     }
-    usage = _usage(url, seeded, app_key, max(1000, args.seconds * 300))
+    usage = _usage(url, seeded, app_key, max(1000, args.seconds * 2000), cpu)
     say(f"freshness: {args.changes} subscription changes, each until a check shows it")
     fresh = asyncio.run(scenario.freshness(url, seeded, args.changes))
     say("revocation: 20 warm keys revoked, each until the gateway refuses it")
@@ -186,13 +213,25 @@ def measure(
     say("checkout to access: 50 sandbox checkouts, each until the check says yes")
     checkout = asyncio.run(scenario.checkout_to_active(url, seeded, 50))
     say("webhooks: the aiohttp floor, first-attempt latency, then a plan change's burst")
-    webhooks = {
+    webhooks: dict[str, Any] = {
         "floor": asyncio.run(scenario.aiohttp_floor(receiver, 5000)),
         "latency": asyncio.run(scenario.webhook_latency(url, seeded, receiver, 200)),
-        "burst": asyncio.run(scenario.webhook_burst(url, seeded, receiver)),
+    }
+    cpu_before = cpu()
+    webhooks["burst"] = asyncio.run(scenario.webhook_burst(url, seeded, receiver))
+    cpu_after = cpu()
+    delivered = max(webhooks["burst"]["delivered"], 1)
+    burst_cpu = {
+        name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / delivered * 1e6)
+        for name in cpu_after
     }
     return {
         "saturation": saturation,
+        "cpu_us_per_request": {
+            "check": check_cpu,
+            "usage": usage.pop("cpu"),
+            "webhook": burst_cpu,
+        },
         "fixed_rate": fixed,
         "usage": usage,
         "freshness": fresh,
@@ -202,7 +241,13 @@ def measure(
     }
 
 
-def _usage(url: str, seeded: Seeded, headers: dict[str, str], count: int) -> dict[str, Any]:
+def _usage(
+    url: str,
+    seeded: Seeded,
+    headers: dict[str, str],
+    count: int,
+    cpu: Callable[[], dict[str, float]],
+) -> dict[str, Any]:
     """Enforced usage for 8 customers at once, 4 clients each; the count StackBE keeps for
     each must be exactly the calls it accepted."""
     customers = [seeded.pro_customer(n) for n in range(1, 9)]
@@ -227,7 +272,9 @@ def _usage(url: str, seeded: Seeded, headers: dict[str, str], count: int) -> dic
         json.dumps({"customerId": c, "metric": METERED, "quantity": 1, "enforce": True})
         for c in customers
     ]
+    cpu_before = cpu()
     rate, posted = load.post_counts(f"{url}/v1/usage", headers, bodies, each, 4)
+    cpu_after = cpu()
     after = asyncio.run(used())
     counted = [a - b for a, b in zip(after, before, strict=True)]
     codes: dict[str, int] = {}
@@ -242,6 +289,10 @@ def _usage(url: str, seeded: Seeded, headers: dict[str, str], count: int) -> dic
         "codes": codes,
         "counted": sum(counted),
         "exact": all(c == p.ok for c, p in zip(counted, posted, strict=True)),
+        "cpu": {
+            name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / max(ok, 1) * 1e6)
+            for name in cpu_after
+        },
     }
 
 

@@ -1,4 +1,5 @@
-"""Facts about the machine a bench ran on, and the memory of the platform's processes."""
+"""Facts about the machine a bench ran on, and the memory and CPU time of the platform's
+processes."""
 
 from __future__ import annotations
 
@@ -72,6 +73,33 @@ def group_rss_mb(pgid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return round(total / 1024, 1)
+
+
+def _cpu_ticks(proc: Path) -> tuple[int, int]:
+    """(process group, user + system clock ticks) of one process."""
+    stat = (proc / "stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[2]), int(fields[11]) + int(fields[12])
+
+
+def cpu(children: dict[str, Any], database: str) -> dict[str, float]:
+    """CPU seconds used so far by each process group the platform runs, and by the
+    Postgres backends serving ``database`` (as ``postgres``)."""
+    groups = {child.pid: name for name, child in children.items() if child.pid}
+    ticks: dict[str, int] = dict.fromkeys([*groups.values(), "postgres"], 0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            group, used = _cpu_ticks(proc)
+            if group in groups:
+                ticks[groups[group]] += used
+            elif f" {database} " in (proc / "cmdline").read_text().replace("\0", " "):
+                ticks["postgres"] += used  # "postgres: user database host(port) state"
+        except (OSError, ValueError, IndexError):
+            continue
+    per_second = os.sysconf("SC_CLK_TCK")
+    return {name: n / per_second for name, n in ticks.items()}
 
 
 def memory(children: dict[str, Any]) -> dict[str, float]:

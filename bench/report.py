@@ -21,6 +21,20 @@ def _ratio(value: float, floor: float) -> float:
     return value / floor if floor else 0.0
 
 
+_REQUEST = ("gateway", "entitlements", "postgres")
+_DELIVERY = ("entitlements-worker", "webhooks-worker", "postgres")
+
+
+def _cpu_row(figure: str, r: dict[str, Any], run: str, names: tuple[str, ...] = _REQUEST) -> Row:
+    """Where a request's CPU goes, in the processes that spend most of it."""
+    spent = r.get("cpu_us_per_request", {}).get(run, {})
+    shown = " / ".join(f"{spent.get(name, 0)}" for name in names)
+    label = " / ".join(
+        name.replace("-worker", " w.").replace("entitlements", "ent.") for name in names
+    )
+    return (f"{figure} ({label})", shown, "", "", "", "")
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     s, f, u = r["saturation"], r["fixed_rate"], r["usage"]
     fresh, rev, wh = r["freshness"], r["revocation"], r["webhooks"]
@@ -64,6 +78,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "(vs app key)",
             "",
         ),
+        _cpu_row("CPU per check, µs", r, "check"),
         (
             "revoked key -> 401 at the gateway, p99 ms",
             f"{rev['until_401']['p99_ms']:.1f}",
@@ -96,6 +111,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             ">= 0.50 x checks",
             _met(usage >= 0.5),
         ),
+        _cpu_row("CPU per usage record, µs", r, "usage"),
         (
             f"usage counted ({u['ok']} of {u['sent']} calls answered 200)",
             f"{u['counted']}",
@@ -112,6 +128,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             ">= 0.50 x aiohttp",
             _met(delivery >= 0.5 and wh["burst"]["delivered"] >= wh["burst"]["expected"]),
         ),
+        _cpu_row("CPU per webhook, µs", r, "webhook", _DELIVERY),
         (
             f"webhook first attempt p50/p99 ms ({lat['delivered']}/{lat['sent']})",
             f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f}",

@@ -169,7 +169,21 @@ async def seed(url: str, customers: int, apps: int, say: Say) -> Seeded:
 
         def usage(n: int) -> Callable[[], Awaitable[Any]]:
             body = {"customerId": seeded.customers[n], "metric": METERED, "quantity": 1 + n % 7}
-            return lambda: api.post("/v1/usage", body)
+
+            async def record() -> Any:
+                # A subscription reaches the entitlements service through its events: a
+                # customer subscribed a moment ago may not have access yet.
+                deadline = time.monotonic() + 30
+                while True:
+                    status, answer = await api.call("POST", "/v1/usage", body, ok=False)
+                    if status == 200 or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                if status != 200:
+                    raise RuntimeError(f"POST /v1/usage: {status} {answer}")
+                return answer
+
+            return record
 
         await _gather_limited([usage(n) for n in range(0, customers, 10)], 24)
         for app, key in zip(made[1:], keys[1:], strict=True):
