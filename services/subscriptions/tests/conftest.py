@@ -220,3 +220,6 @@ async def subjects(db: asyncpg.Connection, sub_id: str) -> list[tuple[str, int]]
         sub_id,
     )
     return [(r["subject"].split(".")[3], int(r["v"])) for r in rows]
+
+
+from .stripe_support import fake, sapi, seen, stripe_settings  # noqa: E402, F401  (fixtures)

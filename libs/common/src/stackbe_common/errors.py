@@ -16,6 +16,7 @@ __all__ = [
     "Conflict",
     "ErrorBody",
     "Forbidden",
+    "GatewayFailed",
     "IdempotencyKeyReused",
     "InvalidInput",
     "NotFound",
@@ -116,6 +117,13 @@ class Unavailable(StackBEError):
     default_message = "A dependency is unavailable, try again"
 
 
+class GatewayFailed(StackBEError):
+    """A payment gateway (Stripe) refused or failed a call StackBE made for the request."""
+
+    code = "GATEWAY_ERROR"
+    default_message = "The payment gateway did not complete the request; try again"
+
+
 STATUS_BY_KIND: dict[type[StackBEError], int] = {
     InvalidInput: 400,
     Unauthorized: 401,
@@ -124,6 +132,7 @@ STATUS_BY_KIND: dict[type[StackBEError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     RateLimited: 429,
+    GatewayFailed: 502,
     Unavailable: 503,
     StackBEError: 500,
 }

@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from .crypto import Keyring
 from .logging import configure_logging, get_logger
 from .migrations import migrate
 
-__all__ = ["DEFAULT_PORTS", "ServiceSettings", "ServiceSpec", "main"]
+__all__ = ["DEFAULT_PORTS", "Command", "ServiceSettings", "ServiceSpec", "main"]
 
 log = get_logger(__name__)
 
@@ -67,12 +67,22 @@ class ServiceSettings(BaseSettings, frozen=True, kw_only=True):
         return Keyring.parse(self.encryption_key)
 
 
+class Command(msgspec.Struct, frozen=True):
+    """A service's own operator command beside serve, worker and migrate."""
+
+    name: str
+    help: str
+    run: Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, None]]
+    options: tuple[tuple[str, str], ...] = ()  # (--flag, help) of optional text options
+
+
 class ServiceSpec(msgspec.Struct, frozen=True):
     name: str
     settings: type[ServiceSettings]
     app_factory: str  # "module:function", a granian factory taking no arguments
     worker: Callable[[ServiceSettings], Awaitable[None]] | None = None
     migrations: Path | None = None
+    commands: tuple[Command, ...] = ()
 
 
 def add_serve_command(commands: Any, name: str) -> None:
@@ -111,6 +121,10 @@ def _parser(spec: ServiceSpec) -> argparse.ArgumentParser:
     add_serve_command(sub, spec.name)
     sub.add_parser("worker", help="run the outbox relay, consumers and responders")
     sub.add_parser("migrate", help="apply migrations and exit")
+    for command in spec.commands:
+        own = sub.add_parser(command.name, help=command.help)
+        for flag, text in command.options:
+            own.add_argument(flag, help=text)
     return parser
 
 
@@ -145,5 +159,8 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
         if spec.worker is None:
             raise SystemExit(f"stackbe_{spec.name} has no worker")
         asyncio.run(run_until_signal(spec.worker(settings)))
-    else:
+    elif args.command == "serve":
         serve_http(spec.app_factory, args)
+    else:
+        command = next(c for c in spec.commands if c.name == args.command)
+        asyncio.run(command.run(settings, args))

@@ -63,14 +63,16 @@ class MemberSignedOut(Event, frozen=True, kw_only=True):
 class AppCreated(Event, frozen=True, kw_only=True):
     name: str
     grace_period_days: int
-    gateway: str
+    gateway: str  # "sandbox" or "stripe"
+    gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
 
 
 @register("stackbe.identity.app.updated.v1")
 class AppUpdated(Event, frozen=True, kw_only=True):
     name: str
     grace_period_days: int
-    gateway: str
+    gateway: str  # "sandbox" or "stripe"
+    gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
 
 
 @register("stackbe.identity.app.archived.v1")

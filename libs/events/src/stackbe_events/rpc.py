@@ -16,6 +16,7 @@ __all__ = [
     "DASHBOARD_TOKEN_ISSUER",
     "ENROL_TENANT",
     "GET_ENTITLEMENTS",
+    "GET_GATEWAY",
     "GET_PLAN",
     "JWKS",
     "KEYS_USED",
@@ -28,7 +29,9 @@ __all__ = [
     "EndpointCount",
     "EnrolTenant",
     "Enrolled",
+    "FoundGateway",
     "GetEntitlements",
+    "GetGateway",
     "GetJwks",
     "GetPlan",
     "Jwks",
@@ -52,6 +55,8 @@ JWKS = "stackbe.rpc.identity.jwks.v1"
 RESOLVE_CUSTOMER = "stackbe.rpc.identity.resolve_customer.v1"
 GET_PLAN = "stackbe.rpc.catalog.get_plan.v1"
 GET_ENTITLEMENTS = "stackbe.rpc.entitlements.get.v1"
+# A tenant's payment gateway connection (subscriptions), before an app moves onto it.
+GET_GATEWAY = "stackbe.rpc.subscriptions.get_gateway.v1"
 # StackBE bills itself: may the tenant have one more of a limited thing? Identity asks
 # StackBE Billing's entitlement API; an error reply carries USAGE_LIMIT_EXCEEDED.
 TENANT_LIMIT = "stackbe.rpc.identity.tenant_limit.v1"
@@ -93,6 +98,7 @@ class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
     tenant_id: str
     grace_period_days: int = 7
     gateway: str = "sandbox"
+    gateway_id: str | None = None
 
 
 class ResolveCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
@@ -122,6 +128,18 @@ class GetPlan(msgspec.Struct, frozen=True, rename="camel"):
     tenant_id: str
     app_id: str
     plan_id: str
+
+
+class GetGateway(msgspec.Struct, frozen=True, rename="camel"):
+    tenant_id: str
+    gateway_id: str
+
+
+class FoundGateway(msgspec.Struct, frozen=True, rename="camel"):
+    """The tenant's live connection; the reply is null for an unknown or deleted one."""
+
+    gateway_id: str
+    type: str  # "stripe"
 
 
 class GetJwks(msgspec.Struct, frozen=True):

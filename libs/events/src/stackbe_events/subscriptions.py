@@ -18,6 +18,7 @@ from .base import Event, register
 __all__ = [
     "LIVE_STATUSES",
     "CheckoutCompleted",
+    "GatewayPriceCreated",
     "Payment",
     "PaymentFailed",
     "PaymentKind",
@@ -119,3 +120,15 @@ class PaymentSucceeded(Event, frozen=True, kw_only=True):
 @register("stackbe.subscriptions.payment.failed.v1")
 class PaymentFailed(Event, frozen=True, kw_only=True):
     payment: Payment
+
+
+@register("stackbe.subscriptions.gateway_price.created.v1")
+class GatewayPriceCreated(Event, frozen=True, kw_only=True):
+    """StackBE made a price in the app's payment gateway for a plan that had none; the
+    catalog stores it as the plan's ``gatewayMappings``."""
+
+    plan_id: str
+    gateway: Literal["stripe"]
+    gateway_id: str
+    price_id: str
+    product_id: str

@@ -19,6 +19,7 @@ from .config import SubscriptionsSettings
 from .deps import Deps
 from .readmodels import Lookups
 from .routes import ROUTES
+from .stripe_api import StripeHttp
 
 SCHEMA = "subscriptions"
 
@@ -33,9 +34,11 @@ def create_app(settings: SubscriptionsSettings, clock: Clock | None = None) -> L
         )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-subscriptions")
         deps.lookups = Lookups(app.state.nc, settings.rpc_timeout_seconds)
+        deps.stripe = StripeHttp(settings.stripe_api_base, settings.stripe_timeout_seconds)
         try:
             yield
         finally:
+            await deps.stripe.close()
             await app.state.nc.close()
             await app.state.pool.close()
 

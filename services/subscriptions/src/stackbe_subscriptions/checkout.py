@@ -27,6 +27,8 @@ from .errors import (
     PlanDeprecated,
     SubscriptionExists,
 )
+from .gateway_repository import link_session
+from .gateways import open_account
 from .lifecycle import (
     RowBilling,
     app_now,
@@ -37,6 +39,7 @@ from .lifecycle import (
     subscription_out,
     terms_of,
 )
+from .stripe_sync import ensure_customer, ensure_price
 from .subscriptions import billing_for
 
 __all__ = [
@@ -61,7 +64,7 @@ def session_out(row: asyncpg.Record, deps: Deps, now: datetime) -> s.CheckoutSes
         customer_id=row["customer_id"],
         plan_id=row["plan_id"],
         subscription_id=row["subscription_id"],
-        url=f"{deps.settings.public_url.rstrip('/')}/checkout/{row['id']}",
+        url=row["url"] or f"{deps.settings.public_url.rstrip('/')}/checkout/{row['id']}",
         success_url=row["success_url"],
         cancel_url=row["cancel_url"],
         expires_at=row["expires_at"],
@@ -104,7 +107,7 @@ async def create_session(
     plan = await deps.lookups.plan(conn, tenant_id, app_id, data.plan_id)
     if plan.status != "active":
         raise PlanDeprecated(f"The plan is {plan.status} and takes no new subscriptions")
-    await deps.lookups.app(conn, tenant_id, app_id)
+    info = await deps.lookups.app(conn, tenant_id, app_id)
     customer_id = await deps.lookups.customer(
         conn, tenant_id, app_id, customer_id=data.customer_id, email=data.email
     )
@@ -122,7 +125,36 @@ async def create_session(
         now + timedelta(hours=deps.settings.checkout_session_hours),
         now,
     )
+    if info.gateway == "stripe" and info.gateway_id is not None:
+        row = await _on_stripe(conn, deps, row, plan, info.gateway_id)
     return session_out(row, deps, now)
+
+
+async def _on_stripe(
+    conn: asyncpg.Connection, deps: Deps, row: asyncpg.Record, plan: Plan, gateway_id: str
+) -> asyncpg.Record:
+    """The app takes payments with Stripe: a Checkout Session in subscription mode for
+    the plan's price, for the customer's Stripe customer (made once); its page is the
+    session's ``url``. Stripe's ``checkout.session.completed`` completes ours."""
+    account = await open_account(conn, deps, gateway_id)
+    customer = await ensure_customer(conn, deps, account, row["app_id"], row["customer_id"])
+    price = await ensure_price(conn, deps, account, row["tenant_id"], plan)
+    metadata = {
+        "stackbe_checkout_session_id": row["id"],
+        "stackbe_app_id": row["app_id"],
+        "stackbe_customer_id": row["customer_id"],
+        "stackbe_plan_id": plan.id,
+    }
+    stripe_id, url = await account.create_checkout(
+        row["id"],
+        customer=customer,
+        price=price,
+        trial_days=plan.trial_days,
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
+        metadata=metadata,
+    )
+    return await link_session(conn, row["id"], gateway_id, stripe_id, url)
 
 
 async def session_row(

@@ -10,3 +10,8 @@ class SubscriptionsSettings(ServiceSettings, frozen=True, kw_only=True):
     checkout_session_hours: int = 24
     incomplete_hours: int = 23  # an unpaid first charge cancels the subscription after this
     rpc_timeout_seconds: float = 2.0
+    # Stripe's API; tests and staging point it at a fake (STACKBE_STRIPE_API_BASE).
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = 20.0
+    # How often the worker compares each connection's Stripe subscriptions with ours.
+    stripe_reconcile_seconds: int = 3600

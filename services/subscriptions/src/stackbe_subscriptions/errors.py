@@ -5,7 +5,7 @@ A refused transition is a 409 whose code names what stands in the way.
 
 from __future__ import annotations
 
-from stackbe_common.errors import Conflict, InvalidInput, NotFound
+from stackbe_common.errors import Conflict, GatewayFailed, InvalidInput, NotFound
 
 
 class CustomerNotFound(NotFound):
@@ -120,3 +120,21 @@ class PaymentDeclined(Conflict):
         "The payment was declined; the customer's free plan stays as it was. Try again "
         "with another payment method"
     )
+
+
+class GatewayNotFound(NotFound):
+    code = "NOT_FOUND"
+    default_message = "Payment gateway connection not found"
+
+
+class GatewayInUse(Conflict):
+    code = "GATEWAY_IN_USE"
+    default_message = "An app uses this connection; move the app off it first"
+
+
+class StripeFailed(GatewayFailed):
+    default_message = "Stripe did not complete the request; try again"
+
+
+class SignatureInvalid(InvalidInput):
+    default_message = "The Stripe-Signature header does not match the body"

@@ -202,13 +202,15 @@ async def save(
     at: datetime,
     *,
     new: dict[str, str] | None = None,
+    scheduled: bool = True,
 ) -> asyncpg.Record:
     """Write the state (insert when ``current`` is None, with ``new`` naming the ids) and
-    record its event; an unchanged state writes nothing."""
+    record its event; an unchanged state writes nothing. A subscription a payment
+    gateway runs (Stripe) is not ``scheduled``: its gateway's events move it, not ours."""
     before = None if current is None else sub_of(current)
     if current is not None and before == after:
         return current
-    due = machine.next_due(after)
+    due = machine.next_due(after) if scheduled else None
     state = dataclasses.asdict(after)
     if current is None:
         assert new is not None

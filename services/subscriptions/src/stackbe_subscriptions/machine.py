@@ -51,6 +51,7 @@ __all__ = [
     "pause",
     "pay_incomplete",
     "reactivate",
+    "refuse_change",
     "resume",
     "run_due",
     "start",
@@ -330,6 +331,17 @@ def is_upgrade(old: Terms, new: Terms) -> bool:
     )
 
 
+def refuse_change(sub: Sub, old: Terms, new: Terms) -> None:
+    """Raise why the subscription cannot move from ``old`` to ``new`` now, if it cannot."""
+    _refuse_unsettled(sub, "moved to another plan")
+    if new.plan_id == sub.plan_id:
+        raise SamePlan()
+    if new.currency != old.currency:
+        raise CurrencyMismatch(
+            f"The new plan is billed in {new.currency}, the subscription in {old.currency}"
+        )
+
+
 async def change_plan(
     sub: Sub,
     old: Terms,
@@ -340,15 +352,10 @@ async def change_plan(
     proration: ProrationBehavior | None,
 ) -> Sub:
     """Switch plans: by default an upgrade now with proration, a downgrade at period end."""
-    _refuse_unsettled(sub, "moved to another plan")
-    if new.plan_id == sub.plan_id:
-        if sub.pending_plan_id is not None:
-            return sub.but(pending_plan_id=None)  # keep the current plan after all
-        raise SamePlan()
-    if new.currency != old.currency:
-        raise CurrencyMismatch(
-            f"The new plan is billed in {new.currency}, the subscription in {old.currency}"
-        )
+    if new.plan_id == sub.plan_id and sub.pending_plan_id is not None:
+        _refuse_unsettled(sub, "moved to another plan")
+        return sub.but(pending_plan_id=None)  # keep the current plan after all
+    refuse_change(sub, old, new)
     upgrade = is_upgrade(old, new)
     when = effective or ("immediately" if upgrade else "period_end")
     if when == "period_end":

@@ -22,7 +22,15 @@ from stackbe_common import bus
 from stackbe_common.errors import AppNotFound, Unavailable
 from stackbe_common.ids import has_prefix
 from stackbe_events import Event, rpc
-from stackbe_events.catalog import Plan, PlanArchived, PlanCreated, PlanDeprecated, PlanUpdated
+from stackbe_events.catalog import (
+    Plan,
+    PlanArchived,
+    PlanCreated,
+    PlanDeprecated,
+    PlanUpdated,
+    ProductCreated,
+    ProductUpdated,
+)
 from stackbe_events.identity import (
     AppArchived,
     AppCreated,
@@ -60,6 +68,21 @@ async def on_plan(conn: asyncpg.Connection, event: PlanCreated) -> None:
     await _store_plan(conn, event.tenant_id, event.plan)
 
 
+async def on_product(conn: asyncpg.Connection, event: ProductCreated | ProductUpdated) -> None:
+    """Product names, for the Stripe Products made for them."""
+    p = event.product
+    await conn.execute(
+        "INSERT INTO products (id, tenant_id, app_id, name, version) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version"
+        " WHERE products.version < excluded.version",
+        p.id,
+        event.tenant_id,
+        p.app_id,
+        p.name,
+        p.version,
+    )
+
+
 async def on_app(conn: asyncpg.Connection, event: AppCreated | AppUpdated) -> None:
     await repo.upsert_app(
         conn,
@@ -69,6 +92,7 @@ async def on_app(conn: asyncpg.Connection, event: AppCreated | AppUpdated) -> No
         event.gateway,
         False,
         event.occurred_at,
+        event.gateway_id,
     )
 
 
@@ -100,13 +124,16 @@ CATALOG_HANDLERS: Mapping[type[Event], Any] = {
     PlanUpdated: on_plan,
     PlanDeprecated: on_plan,
     PlanArchived: on_plan,
+    ProductCreated: on_product,
+    ProductUpdated: on_product,
 }
 
 
 @dataclass(frozen=True)
 class AppInfo:
     grace_period_days: int
-    gateway: str
+    gateway: str  # "sandbox" or "stripe"
+    gateway_id: str | None = None
 
 
 class Lookups:
@@ -125,7 +152,7 @@ class Lookups:
     async def app(self, conn: asyncpg.Connection, tenant_id: str, app_id: str) -> AppInfo:
         row = await repo.get_app(conn, tenant_id, app_id)
         if row is not None:
-            return AppInfo(row["grace_period_days"], row["gateway"])
+            return AppInfo(row["grace_period_days"], row["gateway"], row["gateway_id"])
         q = rpc.ResolveApp(tenant_id=tenant_id, app_id=app_id)
         found: rpc.ResolvedApp | None = await self._ask(rpc.RESOLVE_APP, q, rpc.ResolvedApp | None)
         if found is None:
@@ -138,8 +165,9 @@ class Lookups:
             found.gateway,
             False,
             datetime.now(UTC),
+            found.gateway_id,
         )
-        return AppInfo(found.grace_period_days, found.gateway)
+        return AppInfo(found.grace_period_days, found.gateway, found.gateway_id)
 
     async def plan(
         self, conn: asyncpg.Connection, tenant_id: str, app_id: str, plan_id: str

@@ -20,10 +20,11 @@ def one(row: Row | None) -> Row:
 # Read models, written by event handlers (newest wins) and by lookups on a miss.
 
 UPSERT_APP = """
-INSERT INTO apps (id, tenant_id, grace_period_days, gateway, archived, seen_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO apps (id, tenant_id, grace_period_days, gateway, archived, seen_at, gateway_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (id) DO UPDATE SET grace_period_days = excluded.grace_period_days,
-    gateway = excluded.gateway, archived = apps.archived OR excluded.archived,
+    gateway = excluded.gateway, gateway_id = excluded.gateway_id,
+    archived = apps.archived OR excluded.archived,
     seen_at = excluded.seen_at
 WHERE apps.seen_at <= excluded.seen_at
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
@@ -14,7 +14,7 @@ from stackbe_common.pagination import Page, page_params
 from stackbe_common.web import Caller, Conn, Json, Uow, parse
 from stackbe_events.subscriptions import Payment, Subscription
 
-from . import checkout, metrics, sandbox, subscriptions
+from . import checkout, gateways, metrics, sandbox, stripe_events, subscriptions
 from . import schemas as s
 from .deps import Deps
 
@@ -213,6 +213,48 @@ async def advance_clock(
     return await sandbox.advance_clock(conn, deps, caller, body)
 
 
+# Payment gateway connections (tenant scope), and Stripe's events in (public, signed)
+
+
+@post("/v1/gateways/stripe", status_code=201, summary="Connect a Stripe account")
+async def connect_stripe(
+    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.ConnectStripe]
+) -> s.Gateway:
+    body = parse(data, s.ConnectStripe)
+    return await gateways.connect_stripe(conn, deps, caller, body)
+
+
+@get("/v1/gateways", summary="List the tenant's payment gateway connections")
+async def list_gateways(
+    conn: Conn, caller: Caller, limit: Limit = None, starting_after: After = None
+) -> Page[s.Gateway]:
+    return await gateways.list_gateways(conn, caller, page_params(limit, starting_after))
+
+
+@delete(
+    "/v1/gateways/{gateway_id:str}",
+    status_code=200,
+    summary="Delete a connection no app uses",
+)
+async def delete_gateway(
+    conn: Conn, deps: DepsT, caller: Caller, gateway_id: FromPath[str]
+) -> s.Gateway:
+    return await gateways.delete(conn, deps, caller, gateway_id)
+
+
+@post(
+    "/v1/gateways/stripe/{gateway_id:str}/webhook",
+    status_code=200,
+    summary="Stripe's events for this connection (signed with its webhook secret)",
+)
+async def stripe_webhook(
+    conn: Conn, deps: DepsT, request: Request[Any, Any, Any], gateway_id: FromPath[str]
+) -> s.StripeEventTaken:
+    body = await request.body()
+    header = request.headers.get("stripe-signature")
+    return await stripe_events.take(conn, deps, gateway_id, body, header)
+
+
 # The hosted checkout page (public: the session id is the capability)
 
 
@@ -223,11 +265,13 @@ def _html(body: str, status: int = 200) -> Response[str]:
 
 
 @get("/checkout/{session_id:str}", include_in_schema=False)
-async def checkout_page(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[str]:
+async def checkout_page(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[Any]:
     try:
         session = await checkout.session_row(conn, session_id, None)
     except StackBEError as exc:
         return _html(sandbox.result_page("Checkout not found", exc.message), 404)
+    if session["url"]:  # Stripe's page takes the payment
+        return Response(None, status_code=303, headers={"Location": session["url"]})
     return _html(await sandbox.checkout_page(conn, deps, session))
 
 
@@ -265,6 +309,10 @@ ROUTES: list[Any] = [
     payment_behavior,
     get_clock,
     advance_clock,
+    connect_stripe,
+    list_gateways,
+    delete_gateway,
+    stripe_webhook,
     checkout_page,
     pay_checkout,
 ]

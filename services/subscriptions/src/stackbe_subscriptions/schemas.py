@@ -109,3 +109,44 @@ class AppMetrics(Output):
 
 class Metrics(Output):
     data: list[AppMetrics]
+
+
+# Payment gateway connections
+
+StripeSecretKey = Annotated[
+    str, Meta(min_length=8, max_length=255, pattern=r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
+]
+StripeWebhookSecret = Annotated[
+    str, Meta(min_length=8, max_length=255, pattern=r"^whsec_[A-Za-z0-9_]+$")
+]
+
+
+class ConnectStripe(Input, frozen=True):
+    secret_key: StripeSecretKey
+    webhook_secret: StripeWebhookSecret | None = None
+
+
+class Gateway(Output):
+    """A tenant's payment gateway connection; its secrets never leave the service."""
+
+    id: str
+    type: Literal["stripe"]
+    account_id: str
+    livemode: bool
+    key_hint: str  # "sk_test_…" and the key's last four characters
+    has_webhook_secret: bool
+    webhook_path: str  # where Stripe sends this connection's events, on the gateway
+    created_at: datetime
+
+
+class Reconciled(Output):
+    gateway_id: str
+    checked: int
+    repaired: int
+
+
+class StripeEventTaken(Output, omit_defaults=False):
+    id: str
+    type: str
+    duplicate: bool  # taken in before: nothing was done again
+    received: bool = True

@@ -19,7 +19,7 @@ from stackbe_common.uow import UnitOfWork
 from stackbe_events.catalog import Plan
 from stackbe_events.subscriptions import Payment, Subscription
 
-from . import machine
+from . import machine, stripe_actions
 from . import repository as repo
 from . import schemas as s
 from .deps import Deps
@@ -35,6 +35,7 @@ from .lifecycle import (
     terms_of,
 )
 from .machine import Sub
+from .stripe_actions import StripeAction
 
 __all__ = [
     "billing_for",
@@ -132,15 +133,25 @@ async def current(
 
 
 Decide = Callable[[Sub, datetime, RowBilling], Awaitable[Sub]]
+OnStripe = Callable[[asyncpg.Record, datetime], Awaitable[StripeAction]]
 
 
 async def _act(
-    conn: asyncpg.Connection, deps: Deps, caller: Scope, sub_id: str, decide: Decide
+    conn: asyncpg.Connection,
+    deps: Deps,
+    caller: Scope,
+    sub_id: str,
+    decide: Decide,
+    on_stripe: OnStripe,
 ) -> Subscription:
-    """Bring the subscription up to the app's now, then apply the app's decision."""
+    """Bring the subscription up to the app's now, then apply the app's decision; a
+    subscription Stripe runs is changed in Stripe instead, and takes Stripe's answer."""
     tenant_id, app_id = app_of(caller, write=True)
     row = await _row(conn, tenant_id, app_id, sub_id, lock=True)
     now = await app_now(conn, deps, app_id)
+    if row["stripe_subscription_id"] is not None:
+        action = await on_stripe(row, now)
+        return subscription_out(await stripe_actions.run(conn, deps, row, action))
     make = billing_for(conn, deps)
     row = await run_due_until(conn, row, now, make)
     after = await decide(sub_of(row), now, await make(row))
@@ -153,7 +164,10 @@ async def cancel(
     async def decide(sub: Sub, now: datetime, _: RowBilling) -> Sub:
         return machine.cancel(sub, now, data.at_period_end)
 
-    return await _act(conn, deps, caller, sub_id, decide)
+    async def on_stripe(row: asyncpg.Record, now: datetime) -> StripeAction:
+        return StripeAction.cancel(row, data, now)
+
+    return await _act(conn, deps, caller, sub_id, decide, on_stripe)
 
 
 async def reactivate(
@@ -162,25 +176,38 @@ async def reactivate(
     async def decide(sub: Sub, _now: datetime, _: RowBilling) -> Sub:
         return machine.reactivate(sub)
 
-    return await _act(conn, deps, caller, sub_id, decide)
+    async def on_stripe(row: asyncpg.Record, _now: datetime) -> StripeAction:
+        return StripeAction.reactivate(row)
+
+    return await _act(conn, deps, caller, sub_id, decide, on_stripe)
 
 
 async def pause(
     conn: asyncpg.Connection, deps: Deps, caller: Scope, sub_id: str, data: s.PauseSubscription
 ) -> Subscription:
-    async def decide(sub: Sub, now: datetime, _: RowBilling) -> Sub:
+    def refuse_past(now: datetime) -> None:
         if data.resumes_at is not None and data.resumes_at <= now:
             raise InvalidInput("resumesAt must be in the future", field="resumesAt")
+
+    async def decide(sub: Sub, now: datetime, _: RowBilling) -> Sub:
+        refuse_past(now)
         return machine.pause(sub, now, data.resumes_at)
 
-    return await _act(conn, deps, caller, sub_id, decide)
+    async def on_stripe(row: asyncpg.Record, now: datetime) -> StripeAction:
+        refuse_past(now)
+        return StripeAction.pause(row, data, now)
+
+    return await _act(conn, deps, caller, sub_id, decide, on_stripe)
 
 
 async def resume(conn: asyncpg.Connection, deps: Deps, caller: Scope, sub_id: str) -> Subscription:
     async def decide(sub: Sub, now: datetime, billing: RowBilling) -> Sub:
         return await machine.resume(sub, now, billing)
 
-    return await _act(conn, deps, caller, sub_id, decide)
+    async def on_stripe(row: asyncpg.Record, _now: datetime) -> StripeAction:
+        return StripeAction.resume(row)
+
+    return await _act(conn, deps, caller, sub_id, decide, on_stripe)
 
 
 async def change_plan(
@@ -205,7 +232,10 @@ async def change_plan(
             uow.commit_even_on_error()  # keep the failed payment on record
             raise
 
-    return await _act(conn, deps, caller, sub_id, decide)
+    async def on_stripe(row: asyncpg.Record, _now: datetime) -> StripeAction:
+        return await stripe_actions.change_plan(conn, deps, row, data)
+
+    return await _act(conn, deps, caller, sub_id, decide, on_stripe)
 
 
 async def list_payments(

@@ -1,5 +1,6 @@
-"""The subscriptions worker: the outbox relay, the read-model consumers, the scheduler
-that runs due transitions by each app's clock, and housekeeping."""
+"""The subscriptions worker: the outbox relay, the read-model consumers (which also make a
+Stripe price for each new plan of a Stripe app), the gateway responder, the scheduler
+that runs due transitions by each app's clock, Stripe reconciliation and housekeeping."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ from stackbe_common.service import ServiceSettings
 from . import repository as repo
 from .app import SCHEMA
 from .config import SubscriptionsSettings
+from .consumers import catalog_handlers, responders
 from .deps import Deps
 from .lifecycle import app_now, run_due_until
-from .readmodels import CATALOG_HANDLERS, IDENTITY_HANDLERS, Lookups
+from .readmodels import IDENTITY_HANDLERS, Lookups
+from .reconcile import reconcile_periodically
+from .stripe_api import StripeHttp
 from .subscriptions import billing_for
 
 log = get_logger(__name__)
@@ -93,21 +97,31 @@ async def run_worker(settings: ServiceSettings) -> None:
     nc = await bus.connect(settings.nats_url, "stackbe-subscriptions-worker")
     js = nc.jetstream()
     deps = Deps(
-        settings=settings, clock=SystemClock(), lookups=Lookups(nc, settings.rpc_timeout_seconds)
+        settings=settings,
+        clock=SystemClock(),
+        lookups=Lookups(nc, settings.rpc_timeout_seconds),
+        stripe=StripeHttp(settings.stripe_api_base, settings.stripe_timeout_seconds),
     )
     consumers = [
         Consumer(
             name="subscriptions", context="identity", pool=pool, js=js, handlers=IDENTITY_HANDLERS
         ),
         Consumer(
-            name="subscriptions", context="catalog", pool=pool, js=js, handlers=CATALOG_HANDLERS
+            name="subscriptions",
+            context="catalog",
+            pool=pool,
+            js=js,
+            handlers=catalog_handlers(deps),
         ),
     ]
     try:
         await bus.ensure_stream(js, SCHEMA)
         for context in ("identity", "catalog"):
             await bus.ensure_stream(js, context)
+        for responder in responders(nc, pool):
+            await responder.start()
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(reconcile_periodically(pool, deps))
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
             for consumer in consumers:
                 tasks.create_task(consumer.run())
@@ -115,4 +129,6 @@ async def run_worker(settings: ServiceSettings) -> None:
             tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
     finally:
         await asyncio.shield(nc.drain())
+        assert deps.stripe is not None
+        await deps.stripe.close()
         await pool.close()

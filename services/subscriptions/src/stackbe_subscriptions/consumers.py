@@ -1,0 +1,53 @@
+"""What the worker does with others' messages beyond the read models: a Stripe price for
+each new plan of an app on Stripe, and the gateway question identity asks before it
+moves an app onto a connection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+import msgspec
+from nats.aio.client import Client as NATS
+
+from stackbe_common.bus import Responder
+from stackbe_events import Event, rpc
+from stackbe_events.catalog import PlanCreated
+
+from . import gateway_repository as grepo
+from . import repository as repo
+from .deps import Deps
+from .gateways import open_account
+from .readmodels import CATALOG_HANDLERS, on_plan
+from .stripe_sync import ensure_price
+
+__all__ = ["catalog_handlers", "responders"]
+
+QUEUE = "subscriptions"
+_get_gateway = msgspec.json.Decoder(rpc.GetGateway)
+
+
+def catalog_handlers(deps: Deps) -> Mapping[type[Event], Any]:
+    async def on_plan_created(conn: asyncpg.Connection, event: PlanCreated) -> None:
+        """A plan made in a Stripe app gets its Stripe Product and Price now, so the
+        first checkout does not wait for them (a checkout makes them too if this has
+        not run yet). A Stripe error naks the event, and it is tried again."""
+        await on_plan(conn, event)
+        app = await repo.get_app(conn, event.tenant_id, event.plan.app_id)
+        if app is None or app["gateway_id"] is None or event.plan.status != "active":
+            return
+        account = await open_account(conn, deps, app["gateway_id"])
+        await ensure_price(conn, deps, account, event.tenant_id, event.plan)
+
+    return {**CATALOG_HANDLERS, PlanCreated: on_plan_created}
+
+
+def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
+    async def get_gateway(data: bytes) -> rpc.FoundGateway | None:
+        q = _get_gateway.decode(data)
+        async with pool.acquire() as conn:
+            row = await grepo.get_gateway(conn, q.tenant_id, q.gateway_id)
+        return None if row is None else rpc.FoundGateway(gateway_id=row["id"], type=row["type"])
+
+    return [Responder(nc, rpc.GET_GATEWAY, QUEUE, get_gateway)]

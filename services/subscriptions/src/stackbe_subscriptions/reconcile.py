@@ -1,0 +1,94 @@
+"""Reconciliation: read every subscription of each Stripe connection and repair ours
+where it drifted (an event lost, a change made in Stripe's dashboard while StackBE was
+away). Each repair is logged as ``stripe.reconciled`` with what changed. The worker runs
+it every ``STACKBE_STRIPE_RECONCILE_SECONDS``; operators run
+``python -m stackbe_subscriptions reconcile [--gateway gw_...]``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from stackbe_common.errors import StackBEError
+from stackbe_common.logging import get_logger
+
+from . import gateway_repository as grepo
+from . import schemas as s
+from .deps import Deps
+from .gateways import open_account
+from .stripe_sync import apply
+
+__all__ = ["reconcile", "reconcile_periodically"]
+
+log = get_logger(__name__)
+
+WATCHED = ("status", "plan_id", "cancel_at_period_end", "current_period_end", "trial_end")
+
+
+async def _one(
+    pool: asyncpg.Pool, deps: Deps, gateway: asyncpg.Record, theirs: dict[str, object]
+) -> bool:
+    """Apply one Stripe subscription in its own transaction; True when ours changed."""
+    async with pool.acquire() as conn, conn.transaction():
+        before = await grepo.subscription_by_stripe_id(conn, gateway["id"], str(theirs["id"]))
+        after = await apply(conn, deps, gateway, dict(theirs))
+    if after is None or (before is not None and before["version"] == after["version"]):
+        return False
+    changed = {
+        k: [None if before is None else str(before[k]), str(after[k])]
+        for k in WATCHED
+        if before is None or before[k] != after[k]
+    }
+    log.warning(
+        "stripe.reconciled",
+        gateway_id=gateway["id"],
+        subscription_id=after["id"],
+        stripe_id=theirs["id"],
+        changed=changed,
+    )
+    return True
+
+
+async def reconcile(
+    pool: asyncpg.Pool, deps: Deps, gateway_id: str | None = None
+) -> list[s.Reconciled]:
+    async with pool.acquire() as conn:
+        gateways = await grepo.live_gateways(conn, gateway_id)
+    done = []
+    for gateway in gateways:
+        async with pool.acquire() as conn:
+            account = await open_account(conn, deps, gateway["id"])
+            ours = await grepo.stripe_subscription_ids(conn, gateway["id"])
+        checked = repaired = 0
+        seen = set()
+        async for theirs in account.subscriptions():
+            checked += 1
+            seen.add(theirs["id"])
+            try:
+                repaired += await _one(pool, deps, gateway, theirs)
+            except StackBEError as exc:
+                log.warning(
+                    "stripe.reconcile_failed",
+                    gateway_id=gateway["id"],
+                    stripe_id=theirs["id"],
+                    error=exc.message,
+                )
+        for missing in sorted(ours - seen):
+            log.warning("stripe.subscription_missing", gateway_id=gateway["id"], stripe_id=missing)
+        log.info(
+            "stripe.reconcile_done", gateway_id=gateway["id"], checked=checked, repaired=repaired
+        )
+        done.append(s.Reconciled(gateway_id=gateway["id"], checked=checked, repaired=repaired))
+    return done
+
+
+async def reconcile_periodically(pool: asyncpg.Pool, deps: Deps) -> None:
+    while True:
+        await asyncio.sleep(deps.settings.stripe_reconcile_seconds)
+        try:
+            await reconcile(pool, deps)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Stripe, Postgres or NATS away: log, try next time
+            log.warning("stripe.reconcile_failed", error=repr(exc))
