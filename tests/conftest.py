@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 import stackbe_events
 from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_ports
+from stackbe_common.testing.fake_stripe import FakeStripe
 from stackbe_common.testing.plugin import fresh_database, fresh_nats_server
 from stackbe_common.testing.smtp import Mailbox
 
@@ -49,15 +52,46 @@ def own_nats_url() -> Iterator[str]:
         yield url
 
 
+class Tee(io.TextIOBase):
+    """The platform's output on stderr, as ever, and kept in a file: the Stripe tests
+    scan every line the processes logged for secrets."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        sys.stderr.write(text)
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+        self._file.flush()
+
+
+@pytest.fixture(scope="session")
+def platform_log(tmp_path_factory: pytest.TempPathFactory) -> Tee:
+    return Tee(tmp_path_factory.mktemp("platform") / "output.log")
+
+
+@pytest.fixture(scope="session")
+async def fake_stripe() -> AsyncIterator[FakeStripe]:
+    """Stripe's API for the platform (``STACKBE_STRIPE_API_BASE``), a fake on loopback."""
+    async with FakeStripe() as fake:
+        yield fake
+
+
 @pytest.fixture(scope="session")
 async def platform(
     database_url: str,
     nats_url: str,
     mailbox: Mailbox,
+    fake_stripe: FakeStripe,
+    platform_log: Tee,
 ) -> AsyncIterator[Platform]:
     """Every service (serve + worker each) and the gateway, each its own process, on free
     ports."""
-    stack = Platform(services=list(SERVICES), output=sys.stderr)
+    stack = Platform(services=list(SERVICES), output=platform_log)
     await asyncio.to_thread(
         stack.start,
         database_url,
@@ -66,6 +100,7 @@ async def platform(
         env={
             "STACKBE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
             "STACKBE_DEV": "false",
+            "STACKBE_STRIPE_API_BASE": fake_stripe.url,
             # Ten processes share the test server's connections with the service tests.
             "STACKBE_DATABASE_POOL_SIZE": "3",
         },

@@ -200,6 +200,8 @@ BODY_CASES = [
     ("empty app name", "POST", "/v1/apps", {"name": ""}, "name"),
     ("201-char app name", "POST", "/v1/apps", {"name": LONG}, "name"),
     ("201-char app rename", "PATCH", "/v1/apps/{app}", {"name": LONG}, "name"),
+    ("gateway id not gw_", "PATCH", "/v1/apps/{app}", {"gatewayId": "sk_test_1"}, "gatewayId"),
+    ("gateway id not a string", "PATCH", "/v1/apps/{app}", {"gatewayId": 7}, "gatewayId"),
     ("201-char tenant key name", "POST", "/v1/api-keys", {"name": LONG}, "name"),
     ("201-char app key name", "POST", "/v1/apps/{app}/api-keys", {"name": LONG}, "name"),
     ("email without @", "POST", "/v1/members", {"email": "not-an-email"}, "email"),

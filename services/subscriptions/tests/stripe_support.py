@@ -20,13 +20,13 @@ from litestar.testing import AsyncTestClient
 
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.testing.fake_stripe import FakeStripe
 from stackbe_events.identity import AppCreated
 from stackbe_subscriptions import readmodels
 from stackbe_subscriptions.app import create_app
 from stackbe_subscriptions.config import SubscriptionsSettings
 
 from .conftest import Api, App
-from .fake_stripe import FakeStripe
 
 
 @dataclass

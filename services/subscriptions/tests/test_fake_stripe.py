@@ -8,7 +8,7 @@ import json
 import pytest
 import stripe
 
-from .fake_stripe import FakeStripe, parse_form, signature
+from stackbe_common.testing.fake_stripe import FakeStripe, parse_form, signature
 
 stripe.enable_telemetry = False
 

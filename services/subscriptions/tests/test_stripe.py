@@ -17,6 +17,7 @@ import msgspec
 
 from stackbe_common.clock import SystemClock
 from stackbe_common.ids import new_id
+from stackbe_common.testing.fake_stripe import FakeStripe, signature
 from stackbe_events.catalog import Plan, PlanCreated
 from stackbe_subscriptions.config import SubscriptionsSettings
 from stackbe_subscriptions.consumers import catalog_handlers
@@ -24,7 +25,6 @@ from stackbe_subscriptions.deps import Deps
 from stackbe_subscriptions.stripe_api import StripeHttp
 
 from .conftest import App
-from .fake_stripe import FakeStripe, signature
 from .stripe_support import RecordingApi, Seen, StripeApp, connect, stripe_app
 
 

@@ -11,8 +11,10 @@ from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_events.subscriptions import GatewayPriceCreated
 
 from .app import SCHEMA
+from .mappings import on_price_created
 from .responders import responders
 from .usage import SUBSCRIPTION_HANDLERS
 
@@ -36,7 +38,7 @@ async def run_worker(settings: ServiceSettings) -> None:
                     context="subscriptions",
                     pool=pool,
                     js=js,
-                    handlers=SUBSCRIPTION_HANDLERS,
+                    handlers={**SUBSCRIPTION_HANDLERS, GatewayPriceCreated: on_price_created},
                 ).run()
             )
             tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))

@@ -35,6 +35,7 @@ ROUTES: dict[str, str] = {
     "/v1/payments": "subscriptions",
     "/v1/metrics": "subscriptions",
     "/v1/sandbox": "subscriptions",
+    "/v1/gateways": "subscriptions",
     "/checkout": "subscriptions",
     "/v1/entitlements": "entitlements",
     "/v1/usage": "entitlements",

@@ -73,6 +73,7 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             tenant_id=row["tenant_id"],
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
+            gateway_id=row["gateway_id"],
         )
 
     async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:

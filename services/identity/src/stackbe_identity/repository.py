@@ -258,6 +258,8 @@ UPDATE apps SET name = coalesce($3, name),
                 allowed_redirect_urls = coalesce($5, allowed_redirect_urls),
                 auto_create_customers = coalesce($6, auto_create_customers),
                 customer_session_days = coalesce($7, customer_session_days),
+                gateway = CASE WHEN $8::text IS NULL THEN gateway ELSE 'stripe' END,
+                gateway_id = coalesce($8, gateway_id),
                 updated_at = now()
 WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
 RETURNING *
@@ -273,6 +275,7 @@ async def update_app(
     allowed_redirect_urls: list[str] | None,
     auto_create_customers: bool | None,
     customer_session_days: int | None,
+    gateway_id: str | None = None,
 ) -> Row | None:
     return await conn.fetchrow(
         UPDATE_APP,
@@ -283,6 +286,7 @@ async def update_app(
         allowed_redirect_urls,
         auto_create_customers,
         customer_session_days,
+        gateway_id,
     )
 
 
@@ -364,7 +368,7 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT id, tenant_id, grace_period_days, gateway FROM apps"
+        "SELECT id, tenant_id, grace_period_days, gateway, gateway_id FROM apps"
         " WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
         tenant_id,
         app_id,

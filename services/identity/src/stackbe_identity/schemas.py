@@ -96,6 +96,7 @@ RedirectUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https?://[^\s\x00/
 RedirectUrls = Annotated[list[RedirectUrl], Meta(max_length=20)]
 SessionDays = Annotated[int, Meta(ge=1, le=90)]
 GraceDays = Annotated[int, Meta(ge=0, le=365)]
+GatewayId = Annotated[str, Meta(pattern=r"^gw_[0-9a-z]{26}$")]
 
 
 class CreateApp(Input, frozen=True):
@@ -112,13 +113,15 @@ class UpdateApp(Input, frozen=True):
     allowed_redirect_urls: RedirectUrls | None = None
     auto_create_customers: bool | None = None
     customer_session_days: SessionDays | None = None
+    # Moves the app onto the tenant's connection (POST /v1/gateways/stripe).
+    gateway_id: GatewayId | None = None
 
 
 class App(Output):
     id: str
     tenant_id: str
     name: str
-    gateway: str
+    gateway: str  # "sandbox" or "stripe"
     grace_period_days: int
     allowed_redirect_urls: list[str]
     auto_create_customers: bool
@@ -126,6 +129,7 @@ class App(Output):
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None
+    gateway_id: str | None = None  # the connection (gw_...) when the gateway is not the sandbox
 
 
 # API keys

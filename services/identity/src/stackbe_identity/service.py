@@ -30,6 +30,7 @@ from .errors import (
     SignupClosed,
     TenantNotFound,
 )
+from .gateways import find_gateway
 
 MAX_KEY_LIFETIME = timedelta(days=3653)
 
@@ -66,6 +67,7 @@ def app_out(row: asyncpg.Record) -> s.App:
         tenant_id=row["tenant_id"],
         name=row["name"],
         gateway=row["gateway"],
+        gateway_id=row["gateway_id"],
         grace_period_days=row["grace_period_days"],
         allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         auto_create_customers=row["auto_create_customers"],
@@ -242,6 +244,7 @@ async def create_app(
             name=row["name"],
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
+            gateway_id=row["gateway_id"],
         ),
     )
     return app_out(row)
@@ -279,6 +282,8 @@ async def update_app(
 ) -> s.App:
     tenant_id = tenant_of(caller, write=True)
     await _live_app(conn, tenant_id, app_id)
+    if data.gateway_id is not None:
+        await find_gateway(deps, tenant_id, data.gateway_id)
     row = await repo.update_app(
         conn,
         tenant_id,
@@ -288,6 +293,7 @@ async def update_app(
         data.allowed_redirect_urls,
         data.auto_create_customers,
         data.customer_session_days,
+        data.gateway_id,
     )
     if row is None:  # archived by a concurrent request since it was read
         raise AppArchived()
@@ -301,6 +307,7 @@ async def update_app(
             name=row["name"],
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
+            gateway_id=row["gateway_id"],
         ),
     )
     return app_out(row)
