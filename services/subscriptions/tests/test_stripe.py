@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import msgspec
+import nats
 
 from stackbe_common.clock import SystemClock
 from stackbe_common.ids import new_id
@@ -22,6 +23,8 @@ from stackbe_events.catalog import Plan, PlanCreated
 from stackbe_subscriptions.config import SubscriptionsSettings
 from stackbe_subscriptions.consumers import catalog_handlers
 from stackbe_subscriptions.deps import Deps
+from stackbe_subscriptions.readmodels import Lookups
+from stackbe_subscriptions.reconcile import reconcile_periodically
 from stackbe_subscriptions.stripe_api import StripeHttp
 
 from .conftest import App
@@ -453,6 +456,37 @@ async def test_reconciliation_repairs_drift_from_stripe(
     calm = await _reconcile(stripe_settings, app.gateway_id, seen)
     assert calm.stderr.count("stripe.reconciled") == 0
     assert json.loads(calm.stdout.strip().splitlines()[-1])["repaired"] == 0
+
+
+async def test_the_worker_reconciles_every_so_often(
+    sapi: RecordingApi,
+    fake: FakeStripe,
+    db: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    nats_url: str,
+    stripe_settings: SubscriptionsSettings,
+) -> None:
+    app = await stripe_app(sapi, fake, db)
+    await app.plan("Pro", 2900)
+    sub, stripe_id = await paid(sapi, fake, app)
+    fake.get(stripe_id)["cancel_at_period_end"] = True
+    settings = msgspec.structs.replace(stripe_settings, stripe_reconcile_seconds=0.05)
+    nc = await nats.connect(nats_url)
+    http = StripeHttp(fake.url, 5)
+    deps = Deps(settings=settings, clock=SystemClock(), lookups=Lookups(nc, 1), stripe=http)
+    job = asyncio.create_task(reconcile_periodically(pool, deps))
+    try:
+        for _ in range(100):
+            if (await sapi.sub(app, sub["id"]))["cancelAtPeriodEnd"]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+        await http.close()
+        await nc.close()
+
+    assert (await sapi.sub(app, sub["id"]))["cancelAtPeriodEnd"] is True
 
 
 class _Done:

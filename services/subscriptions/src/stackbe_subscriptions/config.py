@@ -14,4 +14,4 @@ class SubscriptionsSettings(ServiceSettings, frozen=True, kw_only=True):
     stripe_api_base: str = "https://api.stripe.com"
     stripe_timeout_seconds: float = 20.0
     # How often the worker compares each connection's Stripe subscriptions with ours.
-    stripe_reconcile_seconds: int = 3600
+    stripe_reconcile_seconds: float = 3600.0
