@@ -16,12 +16,14 @@ import httpx
 import msgspec
 import nats
 
+from stackbe_common import bus
 from stackbe_common.clock import SystemClock
 from stackbe_common.ids import new_id
 from stackbe_common.testing.fake_stripe import FakeStripe, signature
+from stackbe_events import rpc
 from stackbe_events.catalog import Plan, PlanCreated
 from stackbe_subscriptions.config import SubscriptionsSettings
-from stackbe_subscriptions.consumers import catalog_handlers
+from stackbe_subscriptions.consumers import catalog_handlers, responders
 from stackbe_subscriptions.deps import Deps
 from stackbe_subscriptions.readmodels import Lookups
 from stackbe_subscriptions.reconcile import reconcile_periodically
@@ -83,18 +85,24 @@ async def test_a_connection_is_checked_with_stripe_and_its_secrets_are_sealed(
     sapi: RecordingApi, fake: FakeStripe, app: App, db: asyncpg.Connection
 ) -> None:
     made = await connect(sapi, fake, app)
+    live_key = "sk_live_" + "z" * 24
+    seen = sapi.seen
+    seen.secrets.append(live_key)
+    fake.account_for(live_key)
+    live = await sapi.ok("POST", "/v1/gateways/stripe", app.tenant(), json={"secretKey": live_key})
 
+    assert live["livemode"] is True and live["hasWebhookSecret"] is False
     assert made["type"] == "stripe"
     assert made["accountId"].startswith("acct_") and made["livemode"] is False
     assert made["keyHint"] == made["_secretKey"][:8] + "…" + made["_secretKey"][-4:]
     assert made["webhookPath"] == f"/v1/gateways/stripe/{made['id']}/webhook"
-    assert fake.calls[-1].path == "/v1/account"
-    assert fake.calls[-1].headers["Authorization"] == f"Bearer {made['_secretKey']}"
+    checked = [c.headers["Authorization"] for c in fake.calls_to("GET", "/v1/account")]
+    assert f"Bearer {made['_secretKey']}" in checked
     row = await db.fetchrow("SELECT * FROM gateways WHERE id = $1", made["id"])
     assert made["_secretKey"].encode() not in bytes(row["secret_key"])
     assert made["_webhookSecret"].encode() not in bytes(row["webhook_secret"])
     listed = await sapi.ok("GET", "/v1/gateways", app.tenant())
-    assert [g["id"] for g in listed["data"]] == [made["id"]]
+    assert [g["id"] for g in listed["data"]] == [made["id"], live["id"]]
     assert "secretKey" not in listed["data"][0] and "webhookSecret" not in listed["data"][0]
 
 
@@ -139,6 +147,34 @@ async def test_a_connection_in_use_is_not_deleted_and_another_tenant_cannot_see_
     assert listed["data"] == []
     assert deleted.status_code == 200
     assert (await sapi.ok("GET", "/v1/gateways", app.tenant()))["data"] == []
+
+
+async def test_an_app_identity_asked_about_holds_the_connection_before_its_event(
+    sapi: RecordingApi, fake: FakeStripe, db: asyncpg.Connection, pool: asyncpg.Pool, nats_url: str
+) -> None:
+    tenant = App(tenant_id=new_id("ten"), id=new_id("app"), db=db)
+    gateway = await connect(sapi, fake, tenant)
+    nc = await nats.connect(nats_url)
+    answerers = responders(nc, pool)
+    for answerer in answerers:
+        await answerer.start()
+    try:
+        ask = rpc.GetGateway(tenant_id=tenant.tenant_id, gateway_id=gateway["id"], app_id=tenant.id)
+        answer: Any = rpc.FoundGateway | None
+        found = await bus.request(nc, rpc.GET_GATEWAY, ask, answer, timeout=2)
+        stranger = rpc.GetGateway(tenant_id=new_id("ten"), gateway_id=gateway["id"])
+        foreign = await bus.request(nc, rpc.GET_GATEWAY, stranger, answer, timeout=2)
+    finally:
+        for answerer in answerers:
+            await answerer.stop()
+        await nc.close()
+
+    refused = await sapi.call("DELETE", f"/v1/gateways/{gateway['id']}", tenant.tenant())
+
+    assert found == rpc.FoundGateway(gateway_id=gateway["id"], type="stripe")
+    assert foreign is None
+    assert (refused.status_code, refused.json()["code"]) == (409, "GATEWAY_IN_USE")
+    assert tenant.id in refused.json()["message"]
 
 
 # Checkout and Stripe's events
@@ -362,6 +398,78 @@ async def test_actions_on_a_stripe_subscription_are_made_in_stripe(
     ]
     assert all(c.headers.get("Idempotency-Key") for c in updates if c.method != "GET")
     assert fake.get(stripe_id)["status"] == "canceled"
+
+
+async def test_two_paid_checkouts_keep_one_subscription_and_the_second_is_logged(
+    sapi: RecordingApi, fake: FakeStripe, db: asyncpg.Connection, seen: Seen
+) -> None:
+    app = await stripe_app(sapi, fake, db)
+    await app.plan("Pro", 2900)
+    customer = await app.customer()
+    first = await checkout(sapi, app, "Pro", customer)
+    second = await checkout(sapi, app, "Pro", customer)  # another tab, before paying
+
+    both = fake.pay(first["url"].rsplit("/", 1)[1]) + fake.pay(second["url"].rsplit("/", 1)[1])
+    answers = [await deliver(sapi, app, e) for e in both]
+
+    assert [a.status_code for a in answers] == [200] * 6
+    live = await db.fetch(
+        "SELECT stripe_subscription_id FROM subscriptions WHERE app_id = $1 AND customer_id = $2",
+        app.id,
+        customer,
+    )
+    assert [r["stripe_subscription_id"] for r in live] == [both[1]["data"]["object"]["id"]]
+    assert any("stripe.subscription_conflict" in line for line in seen.lines())
+
+
+async def test_a_subscription_stripe_paused_itself_is_resumed_with_stripes_resume(
+    sapi: RecordingApi, fake: FakeStripe, db: asyncpg.Connection
+) -> None:
+    app = await stripe_app(sapi, fake, db)
+    await app.plan("Pro", 2900)
+    sub, stripe_id = await paid(sapi, fake, app)
+    fake.get(stripe_id)["status"] = "paused"  # a trial ended without a payment method
+    await deliver(sapi, app, fake.event("customer.subscription.paused", fake.get(stripe_id)))
+    assert (await sapi.sub(app, sub["id"]))["status"] == "paused"
+
+    resumed = await sapi.ok("POST", f"/v1/subscriptions/{sub['id']}/resume", app.key())
+
+    assert resumed["status"] == "active"
+    assert fake.calls_to("POST", f"/v1/subscriptions/{stripe_id}/resume")
+
+
+async def test_a_new_connection_gets_its_own_price_and_the_old_one_stays_while_billing(
+    sapi: RecordingApi, fake: FakeStripe, db: asyncpg.Connection
+) -> None:
+    app = await stripe_app(sapi, fake, db)
+    plan_id = await app.plan("Pro", 2900)
+    sub, _ = await paid(sapi, fake, app)
+    made = fake.objects("price")[-1]["id"]
+    await db.execute(  # the catalog stored the made price in the plan (gateway_price.created)
+        "UPDATE plans SET plan = jsonb_set(plan::jsonb, '{gatewayMappings}', $2::jsonb)::json"
+        " WHERE id = $1",
+        plan_id,
+        {"stripe": {"priceId": made}},
+    )
+    old_gateway = app.gateway_id
+    second = await connect(sapi, fake, app)
+    await db.execute("UPDATE apps SET gateway_id = $2 WHERE id = $1", app.id, second["id"])
+    app.gateway_id = second["id"]
+
+    await checkout(sapi, app, "Pro", await app.customer())
+    refused = await sapi.call("DELETE", f"/v1/gateways/{old_gateway}", app.tenant())
+    await sapi.ok(
+        "POST", f"/v1/subscriptions/{sub['id']}/cancel", app.key(), json={"atPeriodEnd": False}
+    )
+    deleted = await sapi.call("DELETE", f"/v1/gateways/{old_gateway}", app.tenant())
+
+    priced = fake.calls_to("POST", "/v1/prices")[-1]
+    assert priced.headers["Authorization"] == f"Bearer {second['_secretKey']}"
+    session = fake.calls_to("POST", "/v1/checkout/sessions")[-1].params
+    assert session["line_items"]["0"]["price"] not in (made, None)
+    assert (refused.status_code, refused.json()["code"]) == (409, "GATEWAY_IN_USE")
+    assert "live subscription" in refused.json()["message"]
+    assert deleted.status_code == 200
 
 
 # Catalog mapping

@@ -131,8 +131,12 @@ class GetPlan(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class GetGateway(msgspec.Struct, frozen=True, rename="camel"):
+    """With ``app_id``, the app is about to move onto the connection: the answerer counts
+    the connection as in use by the app from now on, before the app's event arrives."""
+
     tenant_id: str
     gateway_id: str
+    app_id: str | None = None
 
 
 class FoundGateway(msgspec.Struct, frozen=True, rename="camel"):

@@ -18,9 +18,12 @@ __all__ = ["find_gateway"]
 RPC_SECONDS = 2.0
 
 
-async def find_gateway(deps: Deps, tenant_id: str, gateway_id: str) -> rpc.FoundGateway:
-    """The tenant's connection, as the subscriptions service (its owner) knows it."""
-    q = rpc.GetGateway(tenant_id=tenant_id, gateway_id=gateway_id)
+async def find_gateway(
+    deps: Deps, tenant_id: str, gateway_id: str, app_id: str
+) -> rpc.FoundGateway:
+    """The tenant's connection, as the subscriptions service (its owner) knows it; it
+    counts the app as a user of the connection from this question on."""
+    q = rpc.GetGateway(tenant_id=tenant_id, gateway_id=gateway_id, app_id=app_id)
     nc = deps.billing.nc
     try:
         if nc is None:

@@ -283,7 +283,7 @@ async def update_app(
     tenant_id = tenant_of(caller, write=True)
     await _live_app(conn, tenant_id, app_id)
     if data.gateway_id is not None:
-        await find_gateway(deps, tenant_id, data.gateway_id)
+        await find_gateway(deps, tenant_id, data.gateway_id, app_id)
     row = await repo.update_app(
         conn,
         tenant_id,

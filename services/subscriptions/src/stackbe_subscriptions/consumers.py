@@ -46,8 +46,10 @@ def catalog_handlers(deps: Deps) -> Mapping[type[Event], Any]:
 def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
     async def get_gateway(data: bytes) -> rpc.FoundGateway | None:
         q = _get_gateway.decode(data)
-        async with pool.acquire() as conn:
-            row = await grepo.get_gateway(conn, q.tenant_id, q.gateway_id)
+        async with pool.acquire() as conn, conn.transaction():
+            row = await grepo.get_gateway(conn, q.tenant_id, q.gateway_id, lock=True)
+            if row is not None and q.app_id is not None:
+                await grepo.claim_gateway(conn, q.gateway_id, q.app_id)
         return None if row is None else rpc.FoundGateway(gateway_id=row["id"], type=row["type"])
 
     return [Responder(nc, rpc.GET_GATEWAY, QUEUE, get_gateway)]

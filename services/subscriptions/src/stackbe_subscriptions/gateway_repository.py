@@ -65,11 +65,28 @@ async def live_gateways(conn: asyncpg.Connection, gateway_id: str | None = None)
     )
 
 
+APPS_ON_GATEWAY = """
+SELECT id FROM apps WHERE gateway_id = $1 AND NOT archived
+UNION
+SELECT c.app_id FROM gateway_claims c LEFT JOIN apps a ON a.id = c.app_id
+WHERE c.gateway_id = $1 AND (a.id IS NULL OR (a.seen_at < c.claimed_at AND NOT a.archived))
+ORDER BY 1
+"""
+
+
 async def apps_on_gateway(conn: asyncpg.Connection, gateway_id: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT id FROM apps WHERE gateway_id = $1 AND NOT archived ORDER BY id", gateway_id
+    """Apps on the connection: as identity's events said, or about to move onto it (a
+    claim newer than the last event seen of the app)."""
+    return [r["id"] for r in await conn.fetch(APPS_ON_GATEWAY, gateway_id)]
+
+
+async def claim_gateway(conn: asyncpg.Connection, gateway_id: str, app_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO gateway_claims VALUES ($1, $2, now()) ON CONFLICT (gateway_id, app_id)"
+        " DO UPDATE SET claimed_at = now()",
+        gateway_id,
+        app_id,
     )
-    return [r["id"] for r in rows]
 
 
 async def delete_gateway(conn: asyncpg.Connection, gateway_id: str, at: datetime) -> Row:
@@ -83,7 +100,7 @@ async def delete_gateway(conn: asyncpg.Connection, gateway_id: str, at: datetime
 # Stripe objects made for StackBE's products, plans (prices) and customers
 
 
-async def stripe_id(
+async def stripe_id_of(
     conn: asyncpg.Connection, gateway_id: str, kind: str, local_id: str
 ) -> str | None:
     value = await conn.fetchval(
@@ -116,20 +133,54 @@ async def remember(
     local_id: str,
     stripe_id: str,
     at: datetime,
+    *,
+    made: bool = True,
 ) -> str:
-    """Keep the mapping; the first one stored wins a race. The stored Stripe id."""
+    """Keep the mapping; the first one stored wins a race. The stored Stripe id. (Two
+    statements: the second sees a racing transaction's row once it has committed.)"""
     value = await conn.fetchval(
-        "WITH made AS (INSERT INTO stripe_objects VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING stripe_id)"
-        " SELECT stripe_id FROM made UNION ALL SELECT stripe_id FROM stripe_objects"
-        " WHERE gateway_id = $1 AND kind = $2 AND local_id = $3 LIMIT 1",
+        "INSERT INTO stripe_objects (gateway_id, kind, local_id, stripe_id, created_at, made)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING stripe_id",
         gateway_id,
         kind,
         local_id,
         stripe_id,
         at,
+        made,
     )
+    if value is None:
+        value = await stripe_id_of(conn, gateway_id, kind, local_id)
+    assert value is not None
     return str(value)
+
+
+async def made_by_stackbe(conn: asyncpg.Connection, kind: str, stripe_id: str) -> bool:
+    """Whether StackBE made this Stripe object (for any connection)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM stripe_objects WHERE kind = $1 AND stripe_id = $2 AND made LIMIT 1",
+        kind,
+        stripe_id,
+    )
+    return found is not None
+
+
+async def lock_stripe_subscription(
+    conn: asyncpg.Connection, gateway_id: str, stripe_sub_id: str
+) -> None:
+    """Until the transaction ends, nothing else reads this Stripe subscription to write
+    it (webhooks, actions, reconciliation): the last to read from Stripe writes last."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"stripe-subscription:{gateway_id}:{stripe_sub_id}",
+    )
+
+
+async def live_subscriptions_on(conn: asyncpg.Connection, gateway_id: str) -> int:
+    found = await conn.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE gateway_id = $1 AND status <> 'canceled'",
+        gateway_id,
+    )
+    return int(found)
 
 
 async def product_name(conn: asyncpg.Connection, product_id: str) -> str | None:

@@ -19,7 +19,7 @@ from . import gateway_repository as repo
 from . import schemas as s
 from .deps import Deps
 from .errors import GatewayInUse, GatewayNotFound, StripeFailed
-from .stripe_api import StripeAccount
+from .stripe_api import StripeAccount, is_live_key
 
 __all__ = ["connect_stripe", "delete", "list_gateways", "open_account", "webhook_secret"]
 
@@ -54,13 +54,15 @@ async def connect_stripe(
     assert deps.stripe is not None
     gateway_id = new_id("gw")
     try:
-        account_id, livemode = await deps.stripe.connect(data.secret_key, gateway_id).account()
+        account_id = await deps.stripe.connect(data.secret_key, gateway_id).account()
     except (stripe.AuthenticationError, stripe.PermissionError) as exc:
         raise InvalidInput("Stripe did not accept the secret key", field="secretKey") from exc
     except stripe.APIConnectionError as exc:
         raise Unavailable("Stripe could not be reached; try again") from exc
     except stripe.StripeError as exc:
-        raise StripeFailed(f"Stripe refused to read the account: {exc.user_message}") from exc
+        reason = exc.user_message or type(exc).__name__
+        raise StripeFailed(f"Stripe refused to read the account: {reason}") from exc
+    livemode = is_live_key(data.secret_key)
     row = await repo.insert_gateway(
         conn,
         gateway_id,
@@ -95,12 +97,18 @@ async def _live(conn: asyncpg.Connection, tenant_id: str, gateway_id: str) -> as
 
 
 async def delete(conn: asyncpg.Connection, deps: Deps, caller: Scope, gateway_id: str) -> s.Gateway:
-    """Refused while an app uses the connection (by the apps identity has announced)."""
+    """Refused while an app uses the connection (by the apps identity has announced), or
+    while a subscription billed through it is live."""
     tenant_id = tenant_of(caller, write=True)
     row = await _live(conn, tenant_id, gateway_id)
     users = await repo.apps_on_gateway(conn, gateway_id)
     if users:
         raise GatewayInUse(f"The connection is used by {', '.join(users)}; move them first")
+    live = await repo.live_subscriptions_on(conn, gateway_id)
+    if live:
+        raise GatewayInUse(
+            f"{live} live subscription(s) are billed through the connection; cancel them first"
+        )
     row = await repo.delete_gateway(conn, gateway_id, deps.clock.now())
     log.info("gateway.deleted", gateway_id=gateway_id)
     return gateway_out(row)

@@ -7,6 +7,7 @@ it every ``STACKBE_STRIPE_RECONCILE_SECONDS``; operators run
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 
@@ -17,6 +18,7 @@ from . import gateway_repository as grepo
 from . import schemas as s
 from .deps import Deps
 from .gateways import open_account
+from .stripe_api import StripeAccount
 from .stripe_sync import apply
 
 __all__ = ["reconcile", "reconcile_periodically"]
@@ -27,12 +29,29 @@ WATCHED = ("status", "plan_id", "cancel_at_period_end", "current_period_end", "t
 
 
 async def _one(
-    pool: asyncpg.Pool, deps: Deps, gateway: asyncpg.Record, theirs: dict[str, object]
+    pool: asyncpg.Pool,
+    deps: Deps,
+    gateway: asyncpg.Record,
+    account: StripeAccount,
+    listed: dict[str, Any],
 ) -> bool:
-    """Apply one Stripe subscription in its own transaction; True when ours changed."""
+    """One Stripe subscription, in its own transaction and under its lock. The listed
+    copy may be older than what a webhook just wrote, so it is only tried (and rolled
+    back); where it differs from ours, the subscription is read again from Stripe and
+    that is written. True when ours changed."""
+    stripe_id = str(listed["id"])
     async with pool.acquire() as conn, conn.transaction():
-        before = await grepo.subscription_by_stripe_id(conn, gateway["id"], str(theirs["id"]))
-        after = await apply(conn, deps, gateway, dict(theirs))
+        await grepo.lock_stripe_subscription(conn, gateway["id"], stripe_id)
+        before = await grepo.subscription_by_stripe_id(conn, gateway["id"], stripe_id)
+        probe = conn.transaction()
+        await probe.start()
+        try:
+            tried = await apply(conn, deps, gateway, listed)
+        finally:
+            await probe.rollback()
+        if tried is None or (before is not None and tried["version"] == before["version"]):
+            return False
+        after = await apply(conn, deps, gateway, await account.subscription(stripe_id))
     if after is None or (before is not None and before["version"] == after["version"]):
         return False
     changed = {
@@ -44,7 +63,7 @@ async def _one(
         "stripe.reconciled",
         gateway_id=gateway["id"],
         subscription_id=after["id"],
-        stripe_id=theirs["id"],
+        stripe_id=stripe_id,
         changed=changed,
     )
     return True
@@ -66,7 +85,7 @@ async def reconcile(
             checked += 1
             seen.add(theirs["id"])
             try:
-                repaired += await _one(pool, deps, gateway, theirs)
+                repaired += await _one(pool, deps, gateway, account, theirs)
             except StackBEError as exc:
                 log.warning(
                     "stripe.reconcile_failed",

@@ -9,6 +9,8 @@ already written and change nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from . import gateway_repository as grepo
 from . import machine
 from . import schemas as s
 from .deps import Deps
-from .errors import PlanDeprecated, SubscriptionCanceled, SubscriptionNotPaused
+from .errors import PlanDeprecated, StripeFailed, SubscriptionCanceled, SubscriptionNotPaused
 from .gateways import open_account
 from .lifecycle import sub_of, terms_of
 from .stripe_sync import apply, ensure_price
@@ -96,14 +98,19 @@ async def change_plan(
 async def run(
     conn: asyncpg.Connection, deps: Deps, row: asyncpg.Record, action: StripeAction
 ) -> asyncpg.Record:
+    """Ask Stripe (the caller holds the subscription's lock) and write its answer."""
     gateway = await grepo.gateway_by_id(conn, row["gateway_id"])
     account = await open_account(conn, deps, row["gateway_id"])
     stripe_id = row["stripe_subscription_id"]
-    key = f"stackbe-{action.name}-{row['id']}-v{row['version']}"
+    asked = hashlib.sha256(json.dumps(action.params, sort_keys=True).encode()).hexdigest()[:16]
+    key = f"stackbe-{action.name}-{row['id']}-v{row['version']}-{asked}"
     if action.params is None:
         theirs = await account.cancel_subscription(stripe_id, key)
+    elif action.name == "resume" and (await account.subscription(stripe_id))["status"] == "paused":
+        theirs = await account.resume_subscription(stripe_id, key)  # Stripe paused it itself
     else:
         theirs = await account.update_subscription(stripe_id, action.params, key)
     applied = await apply(conn, deps, gateway, theirs)
-    assert applied is not None
+    if applied is None:  # Stripe made the change; its state follows with its events
+        raise StripeFailed("Stripe made the change, but its subscription no longer maps to a plan")
     return applied

@@ -17,7 +17,7 @@ from stackbe_common.logging import get_logger
 
 from .errors import StripeFailed
 
-__all__ = ["StripeAccount", "StripeHttp", "status_of_stripe"]
+__all__ = ["StripeAccount", "StripeHttp", "is_live_key", "status_of_stripe"]
 
 log = get_logger(__name__)
 stripe.enable_telemetry = False  # no request timings sent to Stripe
@@ -42,7 +42,7 @@ class StripeHttp:
 
 def _failed(exc: stripe.StripeError, doing: str) -> StripeFailed:
     """Stripe's own explanation (it never echoes a whole key), for the client and logs."""
-    reason = exc.user_message or str(exc) or type(exc).__name__
+    reason = exc.user_message or type(exc).__name__
     return StripeFailed(f"Stripe refused to {doing}: {reason}")
 
 
@@ -64,11 +64,11 @@ class StripeAccount:
             )
             raise _failed(exc, doing) from exc
 
-    async def account(self) -> tuple[str, bool]:
-        """The account's id and whether the key is live. An invalid key raises
-        ``stripe.AuthenticationError`` to the caller, which reports it as bad input."""
+    async def account(self) -> str:
+        """The account's id. An invalid key raises ``stripe.AuthenticationError`` to the
+        caller, which reports it as bad input."""
         found = await self._v1.accounts.retrieve_current_async()
-        return found.id, bool(found["livemode"])
+        return str(found.id)
 
     async def create_customer(self, customer_id: str, email: str, app_id: str) -> str:
         made = await self._call(
@@ -168,6 +168,19 @@ class StripeAccount:
         )
         return dict(done.to_dict())
 
+    async def resume_subscription(self, stripe_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Resume a subscription Stripe itself paused (a trial that ended without a
+        payment method); one whose collection StackBE paused resumes by an update."""
+        done = await self._call(
+            "resume the subscription",
+            self._v1.subscriptions.resume_async(
+                stripe_id,
+                params={"billing_cycle_anchor": "now"},  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+        return dict(done.to_dict())
+
     async def cancel_subscription(self, stripe_id: str, idempotency_key: str) -> dict[str, Any]:
         done = await self._call(
             "cancel the subscription",
@@ -188,6 +201,11 @@ class StripeAccount:
                 yield dict(found.to_dict())
         except stripe.StripeError as exc:
             raise _failed(exc, "list subscriptions") from exc
+
+
+def is_live_key(secret_key: str) -> bool:
+    """Stripe's account object does not say; the key does (``sk_live_``, ``rk_live_``)."""
+    return secret_key.startswith(("sk_live_", "rk_live_"))
 
 
 def status_of_stripe(sub: dict[str, Any]) -> str:

@@ -23,16 +23,22 @@ from . import gateway_repository as grepo
 from . import repository as repo
 from . import schemas as s
 from .deps import Deps
-from .errors import GatewayNotFound, SignatureInvalid
+from .errors import GatewayNotFound, SignatureInvalid, SubscriptionExists
 from .gateways import open_account, webhook_secret
 from .lifecycle import app_now, fact, payment_out
 from .stripe_api import StripeAccount
-from .stripe_sync import apply
+from .stripe_sync import apply_latest
 
 __all__ = ["take"]
 
 log = get_logger(__name__)
 
+# Stripe's reason for an invoice, as the kind of StackBE payment it becomes.
+KINDS = {
+    "subscription_create": "initial",
+    "subscription_cycle": "renewal",
+    "subscription_update": "proration",
+}
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",
     "customer.subscription.updated",
@@ -65,12 +71,23 @@ async def take(
         return s.StripeEventTaken(id=event_id, type=kind, duplicate=True)
     obj: dict[str, Any] = event["data"]["object"]
     account = await open_account(conn, deps, gateway_id)
-    if kind == "checkout.session.completed" and obj.get("mode") == "subscription":
-        await _checkout_completed(conn, deps, gateway, account, obj)
-    elif kind in SUBSCRIPTION_EVENTS:
-        await apply(conn, deps, gateway, await account.subscription(obj["id"]))
-    elif kind in ("invoice.paid", "invoice.payment_failed"):
-        await _invoice(conn, deps, gateway, account, obj, paid=kind == "invoice.paid")
+    try:
+        if kind == "checkout.session.completed" and obj.get("mode") == "subscription":
+            await _checkout_completed(conn, deps, gateway, account, obj)
+        elif kind in SUBSCRIPTION_EVENTS:
+            await apply_latest(conn, deps, gateway, account, obj["id"])
+        elif kind in ("invoice.paid", "invoice.payment_failed"):
+            await _invoice(conn, deps, gateway, account, obj, paid=kind == "invoice.paid")
+    except SubscriptionExists as exc:
+        # Taken, not retried: Stripe would send it for days and it would never fit. The
+        # customer paid twice (two Checkout Sessions at once); StackBE keeps the first.
+        log.error(
+            "stripe.subscription_conflict",
+            gateway_id=gateway_id,
+            event_id=event_id,
+            type=kind,
+            error=exc.message,
+        )
     log.info("stripe.event_taken", gateway_id=gateway_id, event_id=event_id, type=kind)
     return s.StripeEventTaken(id=event_id, type=kind, duplicate=False)
 
@@ -89,7 +106,7 @@ async def _checkout_completed(
     )
     if not obj.get("subscription") or not session_id:
         return
-    row = await apply(conn, deps, gateway, await account.subscription(obj["subscription"]))
+    row = await apply_latest(conn, deps, gateway, account, obj["subscription"])
     session = await repo.get_session(conn, session_id, lock=True)
     if row is None or session is None or session["gateway_id"] != gateway["id"]:
         return
@@ -133,12 +150,17 @@ async def _invoice(
     stripe_sub = _subscription_of(invoice)
     if stripe_sub is None:
         return
-    row = await apply(conn, deps, gateway, await account.subscription(stripe_sub))
+    row = await apply_latest(conn, deps, gateway, account, stripe_sub)
     amount = int(invoice["amount_paid"] if paid else invoice["amount_due"])
     if row is None or amount == 0 or (paid and await grepo.invoice_paid(conn, invoice["id"])):
         return
     now = await app_now(conn, deps, row["app_id"])
-    earlier = await repo.list_payments(conn, row["tenant_id"], row["app_id"], row["id"], None, 1)
+    kind = KINDS.get(str(invoice.get("billing_reason")))
+    if kind is None:
+        earlier = await repo.list_payments(
+            conn, row["tenant_id"], row["app_id"], row["id"], None, 1
+        )
+        kind = "renewal" if earlier else "initial"
     payment = await repo.insert_payment(
         conn,
         new_id("pay"),
@@ -149,7 +171,7 @@ async def _invoice(
         amount,
         str(invoice["currency"]).upper(),
         "succeeded" if paid else "failed",
-        "renewal" if earlier else "initial",
+        kind,
         None if paid else "Stripe could not collect the invoice",
         now,
     )

@@ -24,6 +24,7 @@ from . import repository as repo
 from . import schemas as s
 from .deps import Deps
 from .errors import NoActiveSubscription, PaymentFailedError, PlanDeprecated, SubscriptionNotFound
+from .gateway_repository import lock_stripe_subscription
 from .lifecycle import (
     RowBilling,
     app_now,
@@ -147,6 +148,9 @@ async def _act(
     """Bring the subscription up to the app's now, then apply the app's decision; a
     subscription Stripe runs is changed in Stripe instead, and takes Stripe's answer."""
     tenant_id, app_id = app_of(caller, write=True)
+    row = await _row(conn, tenant_id, app_id, sub_id)
+    if row["stripe_subscription_id"] is not None:  # its lock first, as webhooks take them
+        await lock_stripe_subscription(conn, row["gateway_id"], row["stripe_subscription_id"])
     row = await _row(conn, tenant_id, app_id, sub_id, lock=True)
     now = await app_now(conn, deps, app_id)
     if row["stripe_subscription_id"] is not None:

@@ -159,7 +159,7 @@ class FakeStripe:
         parts = path.strip("/").split("/")[1:]  # after "v1"
         store = account.objects
         if (method, parts) == ("GET", ["account"]):
-            return {"id": account.id, "object": "account", "livemode": key.startswith("sk_live_")}
+            return {"id": account.id, "object": "account", "charges_enabled": True}
         if method == "POST" and parts == ["customers"]:
             return self._put(store, _id("cus"), "customer", email=p.get("email"), **_meta(p))
         if method == "POST" and parts == ["products"]:
@@ -224,6 +224,9 @@ class FakeStripe:
         if sub["object"] != "subscription":
             raise LookupError(rest[0])
         if method == "GET":
+            return sub
+        if rest[1:] == ["resume"]:  # Stripe paused it itself (a trial without a card)
+            sub.update(status="active", pause_collection=None)
             return sub
         if method == "DELETE":
             sub.update(status="canceled", canceled_at=int(time.time()), ended_at=int(time.time()))
@@ -309,7 +312,8 @@ class FakeStripe:
             },
         )
         session.update(status="complete", subscription=sub["id"])
-        invoice = self._invoice(account, sub, 0 if trial_days else price["unit_amount"], "paid")
+        amount = 0 if trial_days else price["unit_amount"]
+        invoice = self._invoice(account, sub, amount, "paid", "subscription_create")
         return [
             self.event("checkout.session.completed", session),
             self.event("customer.subscription.created", sub),
@@ -322,7 +326,7 @@ class FakeStripe:
         sub = account.objects[subscription_id]
         sub["status"] = "past_due"
         price = sub["items"]["data"][0]["price"]
-        invoice = self._invoice(account, sub, price["unit_amount"], "open")
+        invoice = self._invoice(account, sub, price["unit_amount"], "open", "subscription_cycle")
         return [
             self.event("invoice.payment_failed", invoice),
             self.event("customer.subscription.updated", sub),
@@ -334,7 +338,7 @@ class FakeStripe:
         sub.update(status="canceled", canceled_at=int(time.time()), ended_at=int(time.time()))
         return [self.event("customer.subscription.deleted", sub)]
 
-    def _invoice(self, account: Account, sub: Obj, amount: int, status: str) -> Obj:
+    def _invoice(self, account: Account, sub: Obj, amount: int, status: str, reason: str) -> Obj:
         price = sub["items"]["data"][0]["price"]
         return self._put(
             account.objects,
@@ -342,6 +346,7 @@ class FakeStripe:
             "invoice",
             customer=sub["customer"],
             status=status,
+            billing_reason=reason,
             currency=price["currency"],
             amount_due=amount,
             amount_paid=amount if status == "paid" else 0,
