@@ -501,6 +501,7 @@ async def test_a_new_plan_of_a_stripe_app_gets_a_stripe_price_and_the_catalog_he
     sapi: RecordingApi,
     fake: FakeStripe,
     db: asyncpg.Connection,
+    nats_url: str,
     stripe_settings: SubscriptionsSettings,
 ) -> None:
     app = await stripe_app(sapi, fake, db)
@@ -514,13 +515,16 @@ async def test_a_new_plan_of_a_stripe_app_gets_a_stripe_price_and_the_catalog_he
         plan=plan,
     )
     http = StripeHttp(fake.url, 5)
-    deps = Deps(settings=stripe_settings, clock=SystemClock(), stripe=http)
+    nc = await nats.connect(nats_url)  # identity does not answer here: the read model decides
+    lookups = Lookups(nc, 0.5)
+    deps = Deps(settings=stripe_settings, clock=SystemClock(), lookups=lookups, stripe=http)
     try:
         handler = catalog_handlers(deps)[PlanCreated]
         await handler(db, event)
         await handler(db, event)  # redelivered: nothing made twice
     finally:
         await http.close()
+        await nc.close()
 
     prices = [p for p in fake.objects("price") if p["metadata"].get("stackbe_plan_id") == plan_id]
     assert len(prices) == 1 and prices[0]["unit_amount"] == 2900

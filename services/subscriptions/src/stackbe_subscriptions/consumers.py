@@ -12,6 +12,7 @@ import msgspec
 from nats.aio.client import Client as NATS
 
 from stackbe_common.bus import Responder
+from stackbe_common.errors import AppNotFound, Unavailable
 from stackbe_events import Event, rpc
 from stackbe_events.catalog import PlanCreated
 
@@ -32,12 +33,24 @@ def catalog_handlers(deps: Deps) -> Mapping[type[Event], Any]:
     async def on_plan_created(conn: asyncpg.Connection, event: PlanCreated) -> None:
         """A plan made in a Stripe app gets its Stripe Product and Price now, so the
         first checkout does not wait for them (a checkout makes them too if this has
-        not run yet). A Stripe error naks the event, and it is tried again."""
+        not run yet). Whether the app is on Stripe is asked of identity, falling back
+        to the read model when identity does not answer. A Stripe error naks the event,
+        and it is tried again."""
         await on_plan(conn, event)
-        app = await repo.get_app(conn, event.tenant_id, event.plan.app_id)
-        if app is None or app["gateway_id"] is None or event.plan.status != "active":
+        if event.plan.status != "active":
             return
-        account = await open_account(conn, deps, app["gateway_id"])
+        assert deps.lookups is not None
+        try:  # identity's word: the app's own event may still be on its way
+            app = await deps.lookups.app(conn, event.tenant_id, event.plan.app_id, fresh=True)
+            gateway_id = app.gateway_id
+        except Unavailable:
+            row = await repo.get_app(conn, event.tenant_id, event.plan.app_id)
+            gateway_id = None if row is None else row["gateway_id"]
+        except AppNotFound:
+            return
+        if gateway_id is None:
+            return
+        account = await open_account(conn, deps, gateway_id)
         await ensure_price(conn, deps, account, event.tenant_id, event.plan)
 
     return {**CATALOG_HANDLERS, PlanCreated: on_plan_created}

@@ -149,9 +149,13 @@ class Lookups:
         except (nats.errors.Error, bus.RemoteError, OSError) as exc:
             raise Unavailable(f"Could not reach the service that answers {subject}") from exc
 
-    async def app(self, conn: asyncpg.Connection, tenant_id: str, app_id: str) -> AppInfo:
+    async def app(
+        self, conn: asyncpg.Connection, tenant_id: str, app_id: str, *, fresh: bool = False
+    ) -> AppInfo:
+        """The app; ``fresh`` asks identity even when the read model has it (events of
+        other streams may have overtaken the app's own)."""
         row = await repo.get_app(conn, tenant_id, app_id)
-        if row is not None:
+        if row is not None and not fresh:
             return AppInfo(row["grace_period_days"], row["gateway"], row["gateway_id"])
         q = rpc.ResolveApp(tenant_id=tenant_id, app_id=app_id)
         found: rpc.ResolvedApp | None = await self._ask(rpc.RESOLVE_APP, q, rpc.ResolvedApp | None)
