@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,6 +19,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 import stackbe_events
 from stackbe_common.devstack import Platform
 from stackbe_common.infra import free_ports
+from stackbe_common.testing.browser import chromium  # noqa: F401  (a fixture)
 from stackbe_common.testing.fake_stripe import FakeStripe
 from stackbe_common.testing.plugin import fresh_database, fresh_nats_server
 from stackbe_common.testing.smtp import Mailbox
@@ -187,3 +189,13 @@ async def new_app(http: httpx.AsyncClient, tenant_key: str, **settings: Any) -> 
         )
     ).json()["key"]
     return app, key
+
+
+async def pay_hosted_checkout(http: httpx.AsyncClient, path: str) -> httpx.Response:
+    """Open the hosted checkout page and press Pay, as a browser without JavaScript does:
+    the form's fields (its CSRF token) posted back, the redirect not followed."""
+    page = await http.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name=csrf value="([^"]+)"', page.text)
+    assert found, "the page has no payment form"
+    return await http.post(path, data={"csrf": found.group(1)}, follow_redirects=False)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import assert_error, bearer, new_tenant
+from .conftest import assert_error, bearer, new_tenant, pay_hosted_checkout
 
 PLANS = Path(__file__).parents[1] / "config" / "billing-plans.toml"
 MONTH = 31 * 86_400
@@ -143,7 +143,7 @@ async def test_a_tenant_grows_from_free_to_pro_and_back(http, billing):
     path = "/" + url.split("/", 3)[3]
     page = await http.get(path)
     assert page.status_code == 200 and "Pro" in page.text
-    paid = await http.post(path)
+    paid = await pay_hosted_checkout(http, path)
     assert paid.status_code == 303 and paid.headers["location"] == "https://tenant.example/upgraded"
 
     async def fourth() -> httpx.Response | None:

@@ -14,7 +14,7 @@ import httpx
 
 from stackbe_events.subscriptions import Subscription
 
-from .conftest import bearer, new_app, new_tenant, read_events
+from .conftest import bearer, new_app, new_tenant, pay_hosted_checkout, read_events
 
 DAY = 86_400
 
@@ -124,7 +124,7 @@ async def test_a_hosted_checkout_pays_renews_a_month_later_and_every_step_is_an_
     async with httpx.AsyncClient(base_url=gateway_url) as browser:  # no credentials
         page = await browser.get(f"/checkout/{session['id']}")
         assert page.status_code == 200 and "29.00 USD" in page.text and "Pay" in page.text
-        paid = await browser.post(f"/checkout/{session['id']}")
+        paid = await pay_hosted_checkout(browser, f"/checkout/{session['id']}")
     assert paid.status_code == 303 and paid.headers["location"] == "https://shop.example/thanks"
 
     seen = await s.call("GET", f"/v1/checkout/session/{session['id']}")

@@ -83,7 +83,7 @@ async def test_keys_of_an_archived_app_no_longer_resolve(api, nc):
         rpc.ResolvedApp | None,
     )
     assert found == rpc.ResolvedApp(
-        app_id=app["id"], tenant_id=tenant.id, grace_period_days=7, gateway="sandbox"
+        app_id=app["id"], tenant_id=tenant.id, grace_period_days=7, gateway="sandbox", name="Old"
     )
     assert (await api.call("DELETE", f"/v1/apps/{app['id']}", tenant.scope())).status_code == 200
     assert await resolve(nc, key) is None

@@ -4,6 +4,7 @@ past_due, pausing rules, the hosted page's declines, and the clock's limits."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 from stackbe_common.scope import Principal, Scope
@@ -116,7 +117,7 @@ async def test_the_hosted_page_keeps_a_declined_payment_and_takes_a_second_try(a
     customer = await app.customer()
     session = await checkout(api, app, "Basic", customer)
     await behave(api, app, customer, "fail")
-    declined = await api.call("POST", f"/checkout/{session['id']}", ANONYMOUS)
+    declined = await pay_on_page(api, session["id"])
     assert declined.status_code == 402 and "declined" in declined.text
     sub_id = await db.fetchval(
         "SELECT subscription_id FROM checkout_sessions WHERE id = $1", session["id"]
@@ -127,7 +128,7 @@ async def test_the_hosted_page_keeps_a_declined_payment_and_takes_a_second_try(a
     assert page.status_code == 200 and "<button" in page.text and "declined" in page.text
 
     await behave(api, app, customer, "succeed")
-    paid = await api.call("POST", f"/checkout/{session['id']}", ANONYMOUS, follow_redirects=False)
+    paid = await pay_on_page(api, session["id"])
     assert paid.status_code == 303, paid.text
     assert paid.headers["location"] == "https://shop.example/done"
     assert (await api.sub(app, sub_id))["status"] == "active"
@@ -138,6 +139,7 @@ async def test_an_unpaid_checkout_whose_subscription_ended_is_expired(api, app):
     await catalog(app)
     customer = await app.customer()
     session = await checkout(api, app, "Basic", customer)
+    token = await token_of(api, session["id"])  # the page as it was opened
     r = await api.call(
         "POST",
         f"/v1/sandbox/checkout/{session['id']}/complete",
@@ -150,8 +152,61 @@ async def test_an_unpaid_checkout_whose_subscription_ended_is_expired(api, app):
         "POST", f"/v1/sandbox/checkout/{session['id']}/complete", app.key(), json={}
     )
     assert (again.status_code, again.json()["code"]) == (409, "CHECKOUT_SESSION_EXPIRED")
-    page = await api.call("POST", f"/checkout/{session['id']}", ANONYMOUS)
+    page = await pay_on_page(api, session["id"], token)
     assert page.status_code == 409 and "location" not in page.headers
+
+
+async def token_of(api, session_id: str) -> str:
+    """The CSRF token in the hosted page's form ("" when the page shows no form)."""
+    page = await api.call("GET", f"/checkout/{session_id}", ANONYMOUS)
+    found = re.search(r'name=csrf value="([^"]+)"', page.text)
+    return found.group(1) if found else ""
+
+
+async def pay_on_page(api, session_id: str, token: str | None = None):
+    """Press Pay on the hosted page: its form, with the token the page carries."""
+    if token is None:
+        token = await token_of(api, session_id)
+    return await api.call(
+        "POST",
+        f"/checkout/{session_id}",
+        ANONYMOUS,
+        data={"csrf": token},
+        follow_redirects=False,
+    )
+
+
+async def test_the_hosted_page_refuses_a_post_without_its_token_and_changes_nothing(api, app, db):
+    await catalog(app)
+    customer = await app.customer()
+    session = await checkout(api, app, "Basic", customer)
+
+    bare = await api.call("POST", f"/checkout/{session['id']}", ANONYMOUS, data={})
+    forged = await pay_on_page(api, session["id"], token="x" * 32)
+    other = await checkout(api, app, "Basic", await app.customer())
+    borrowed = await token_of(api, other["id"])
+    crossed = await pay_on_page(api, session["id"], token=borrowed)
+
+    for refused in (bare, forged, crossed):
+        assert refused.status_code == 403 and "expired" in refused.text
+    row = await db.fetchrow("SELECT * FROM checkout_sessions WHERE id = $1", session["id"])
+    assert (row["status"], row["subscription_id"]) == ("open", None)
+    assert (
+        await db.fetchval("SELECT count(*) FROM subscriptions WHERE customer_id = $1", customer)
+        == 0
+    )
+
+
+async def test_cancel_on_the_hosted_page_says_nothing_was_charged_and_links_back(api, app):
+    await catalog(app)
+    session = await checkout(api, app, "Basic", await app.customer())
+
+    page = await api.call("GET", f"/checkout/{session['id']}", ANONYMOUS)
+    canceled = await api.call("GET", f"/checkout/{session['id']}/cancel", ANONYMOUS)
+
+    assert f'href="/checkout/{session["id"]}/cancel"' in page.text
+    assert canceled.status_code == 200 and "Nothing was charged" in canceled.text
+    assert 'href="https://shop.example/cancel"' in canceled.text
 
 
 async def test_the_clock_moves_at_most_five_years_at_once(api, app):

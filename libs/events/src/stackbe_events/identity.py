@@ -65,6 +65,8 @@ class AppCreated(Event, frozen=True, kw_only=True):
     grace_period_days: int
     gateway: str  # "sandbox" or "stripe"
     gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
+    brand_color: str | None = None  # hosted pages' accent, #rrggbb
+    logo_url: str | None = None  # an https URL
 
 
 @register("stackbe.identity.app.updated.v1")
@@ -73,6 +75,8 @@ class AppUpdated(Event, frozen=True, kw_only=True):
     grace_period_days: int
     gateway: str  # "sandbox" or "stripe"
     gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
+    brand_color: str | None = None  # hosted pages' accent, #rrggbb
+    logo_url: str | None = None  # an https URL
 
 
 @register("stackbe.identity.app.archived.v1")

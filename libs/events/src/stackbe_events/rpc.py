@@ -99,6 +99,9 @@ class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
     grace_period_days: int = 7
     gateway: str = "sandbox"
     gateway_id: str | None = None
+    name: str = ""
+    brand_color: str | None = None
+    logo_url: str | None = None
 
 
 class ResolveCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):

@@ -74,6 +74,9 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
             gateway_id=row["gateway_id"],
+            name=row["name"],
+            brand_color=row["brand_color"],
+            logo_url=row["logo_url"],
         )
 
     async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:

@@ -204,8 +204,8 @@ async def revoke_family(conn: asyncpg.Connection, family_id: str, now: datetime)
 
 INSERT_APP = """
 INSERT INTO apps (id, tenant_id, name, grace_period_days, allowed_redirect_urls,
-                  auto_create_customers, customer_session_days)
-VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+                  auto_create_customers, customer_session_days, brand_color, logo_url)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *
 """
 
 
@@ -218,6 +218,8 @@ async def insert_app(
     allowed_redirect_urls: list[str],
     auto_create_customers: bool,
     customer_session_days: int,
+    brand_color: str | None = None,
+    logo_url: str | None = None,
 ) -> Row:
     return one(
         await conn.fetchrow(
@@ -229,6 +231,8 @@ async def insert_app(
             allowed_redirect_urls,
             auto_create_customers,
             customer_session_days,
+            brand_color,
+            logo_url,
         )
     )
 
@@ -260,6 +264,8 @@ UPDATE apps SET name = coalesce($3, name),
                 customer_session_days = coalesce($7, customer_session_days),
                 gateway = CASE WHEN $8::text IS NULL THEN gateway ELSE 'stripe' END,
                 gateway_id = coalesce($8, gateway_id),
+                brand_color = coalesce($9, brand_color),
+                logo_url = coalesce($10, logo_url),
                 updated_at = now()
 WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
 RETURNING *
@@ -276,6 +282,8 @@ async def update_app(
     auto_create_customers: bool | None,
     customer_session_days: int | None,
     gateway_id: str | None = None,
+    brand_color: str | None = None,
+    logo_url: str | None = None,
 ) -> Row | None:
     return await conn.fetchrow(
         UPDATE_APP,
@@ -287,6 +295,8 @@ async def update_app(
         auto_create_customers,
         customer_session_days,
         gateway_id,
+        brand_color,
+        logo_url,
     )
 
 
@@ -368,7 +378,8 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
-        "SELECT id, tenant_id, grace_period_days, gateway, gateway_id FROM apps"
+        "SELECT id, tenant_id, name, grace_period_days, gateway, gateway_id, brand_color,"
+        " logo_url FROM apps"
         " WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
         tenant_id,
         app_id,

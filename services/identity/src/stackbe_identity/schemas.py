@@ -97,6 +97,8 @@ RedirectUrls = Annotated[list[RedirectUrl], Meta(max_length=20)]
 SessionDays = Annotated[int, Meta(ge=1, le=90)]
 GraceDays = Annotated[int, Meta(ge=0, le=365)]
 GatewayId = Annotated[str, Meta(pattern=r"^gw_[0-9a-z]{26}$")]
+BrandColor = Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
+LogoUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https://[^\s\x00\"'<>]+$")]
 
 
 class CreateApp(Input, frozen=True):
@@ -105,6 +107,8 @@ class CreateApp(Input, frozen=True):
     allowed_redirect_urls: RedirectUrls = []
     auto_create_customers: bool = False
     customer_session_days: SessionDays = 7
+    brand_color: BrandColor | None = None  # the accent of hosted pages
+    logo_url: LogoUrl | None = None
 
 
 class UpdateApp(Input, frozen=True):
@@ -115,6 +119,8 @@ class UpdateApp(Input, frozen=True):
     customer_session_days: SessionDays | None = None
     # Moves the app onto the tenant's connection (POST /v1/gateways/stripe).
     gateway_id: GatewayId | None = None
+    brand_color: BrandColor | None = None
+    logo_url: LogoUrl | None = None
 
 
 class App(Output):
@@ -130,6 +136,8 @@ class App(Output):
     updated_at: datetime
     archived_at: datetime | None = None
     gateway_id: str | None = None  # the connection (gw_...) when the gateway is not the sandbox
+    brand_color: str | None = None
+    logo_url: str | None = None
 
 
 # API keys

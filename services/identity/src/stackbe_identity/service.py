@@ -68,6 +68,8 @@ def app_out(row: asyncpg.Record) -> s.App:
         name=row["name"],
         gateway=row["gateway"],
         gateway_id=row["gateway_id"],
+        brand_color=row["brand_color"],
+        logo_url=row["logo_url"],
         grace_period_days=row["grace_period_days"],
         allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         auto_create_customers=row["auto_create_customers"],
@@ -233,6 +235,8 @@ async def create_app(
         data.allowed_redirect_urls,
         data.auto_create_customers,
         data.customer_session_days,
+        data.brand_color,
+        data.logo_url,
     )
     await outbox.record(
         conn,
@@ -245,6 +249,8 @@ async def create_app(
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
             gateway_id=row["gateway_id"],
+            brand_color=row["brand_color"],
+            logo_url=row["logo_url"],
         ),
     )
     return app_out(row)
@@ -294,6 +300,8 @@ async def update_app(
         data.auto_create_customers,
         data.customer_session_days,
         data.gateway_id,
+        data.brand_color,
+        data.logo_url,
     )
     if row is None:  # archived by a concurrent request since it was read
         raise AppArchived()
@@ -308,6 +316,8 @@ async def update_app(
             grace_period_days=row["grace_period_days"],
             gateway=row["gateway"],
             gateway_id=row["gateway_id"],
+            brand_color=row["brand_color"],
+            logo_url=row["logo_url"],
         ),
     )
     return app_out(row)

@@ -93,6 +93,9 @@ async def on_app(conn: asyncpg.Connection, event: AppCreated | AppUpdated) -> No
         False,
         event.occurred_at,
         event.gateway_id,
+        event.name,
+        event.brand_color,
+        event.logo_url,
     )
 
 
@@ -134,6 +137,9 @@ class AppInfo:
     grace_period_days: int
     gateway: str  # "sandbox" or "stripe"
     gateway_id: str | None = None
+    name: str = ""
+    brand_color: str | None = None
+    logo_url: str | None = None
 
 
 class Lookups:
@@ -156,7 +162,14 @@ class Lookups:
         other streams may have overtaken the app's own)."""
         row = await repo.get_app(conn, tenant_id, app_id)
         if row is not None and not fresh:
-            return AppInfo(row["grace_period_days"], row["gateway"], row["gateway_id"])
+            return AppInfo(
+                row["grace_period_days"],
+                row["gateway"],
+                row["gateway_id"],
+                row["name"],
+                row["brand_color"],
+                row["logo_url"],
+            )
         q = rpc.ResolveApp(tenant_id=tenant_id, app_id=app_id)
         found: rpc.ResolvedApp | None = await self._ask(rpc.RESOLVE_APP, q, rpc.ResolvedApp | None)
         if found is None:
@@ -170,8 +183,18 @@ class Lookups:
             False,
             datetime.now(UTC),
             found.gateway_id,
+            found.name,
+            found.brand_color,
+            found.logo_url,
         )
-        return AppInfo(found.grace_period_days, found.gateway, found.gateway_id)
+        return AppInfo(
+            found.grace_period_days,
+            found.gateway,
+            found.gateway_id,
+            found.name,
+            found.brand_color,
+            found.logo_url,
+        )
 
     async def plan(
         self, conn: asyncpg.Connection, tenant_id: str, app_id: str, plan_id: str

@@ -20,10 +20,12 @@ def one(row: Row | None) -> Row:
 # Read models, written by event handlers (newest wins) and by lookups on a miss.
 
 UPSERT_APP = """
-INSERT INTO apps (id, tenant_id, grace_period_days, gateway, archived, seen_at, gateway_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO apps (id, tenant_id, grace_period_days, gateway, archived, seen_at, gateway_id,
+                  name, brand_color, logo_url)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE SET grace_period_days = excluded.grace_period_days,
-    gateway = excluded.gateway, gateway_id = excluded.gateway_id,
+    gateway = excluded.gateway, gateway_id = excluded.gateway_id, name = excluded.name,
+    brand_color = excluded.brand_color, logo_url = excluded.logo_url,
     archived = apps.archived OR excluded.archived,
     seen_at = excluded.seen_at
 WHERE apps.seen_at <= excluded.seen_at

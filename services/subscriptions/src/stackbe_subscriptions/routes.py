@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from stackbe_common.access import app_of
 from stackbe_common.errors import StackBEError
+from stackbe_common.pages import csrf_valid
 from stackbe_common.pagination import Page, page_params
 from stackbe_common.web import Caller, Conn, Json, Uow, parse
 from stackbe_events.subscriptions import Payment, Subscription
@@ -275,10 +276,30 @@ async def checkout_page(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> R
     return _html(await sandbox.checkout_page(conn, deps, session))
 
 
+@get("/checkout/{session_id:str}/cancel", include_in_schema=False)
+async def checkout_canceled(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[str]:
+    try:
+        session = await checkout.session_row(conn, session_id, None)
+    except StackBEError as exc:
+        return _html(sandbox.result_page("Checkout not found", exc.message), 404)
+    brand = await sandbox.brand_of(conn, deps, session)
+    return _html(sandbox.canceled_page(session, brand))
+
+
 @post("/checkout/{session_id:str}", include_in_schema=False, status_code=303)
 async def pay_checkout(
-    conn: Conn, deps: DepsT, uow: Uow, session_id: FromPath[str]
+    conn: Conn,
+    deps: DepsT,
+    uow: Uow,
+    request: Request[Any, Any, Any],
+    session_id: FromPath[str],
 ) -> Response[Any]:
+    form = await request.form()
+    given = form.get("csrf")
+    token = given if isinstance(given, str) else None
+    if not csrf_valid(deps.settings.secret, sandbox.CSRF_PURPOSE, session_id, token):
+        refused = "The form has expired or did not come from this page. Reload it and try again."
+        return _html(sandbox.result_page("Payment not completed", refused), 403)
     try:
         done = await checkout.complete(conn, deps, session_id, None, None)
     except StackBEError as exc:
@@ -314,5 +335,6 @@ ROUTES: list[Any] = [
     delete_gateway,
     stripe_webhook,
     checkout_page,
+    checkout_canceled,
     pay_checkout,
 ]

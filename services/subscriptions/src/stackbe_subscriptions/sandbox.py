@@ -16,7 +16,7 @@ import asyncpg
 from stackbe_common.access import app_of
 from stackbe_common.currencies import format_amount
 from stackbe_common.errors import InvalidInput
-from stackbe_common.pages import page
+from stackbe_common.pages import Brand, csrf_token, page
 from stackbe_common.scope import Scope
 
 from . import repository as repo
@@ -28,6 +28,8 @@ from .subscriptions import billing_for
 
 __all__ = [
     "advance_clock",
+    "brand_of",
+    "canceled_page",
     "checkout_page",
     "get_clock",
     "result_page",
@@ -99,12 +101,23 @@ async def set_behavior(
     return s.CustomerBehavior(customer_id=customer_id, behavior=data.behavior)
 
 
+CSRF_PURPOSE = "checkout"
+
+
+async def brand_of(conn: asyncpg.Connection, deps: Deps, session: asyncpg.Record) -> Brand:
+    assert deps.lookups is not None
+    app = await deps.lookups.app(conn, session["tenant_id"], session["app_id"])
+    return Brand(app.name, app.brand_color, app.logo_url)
+
+
 async def checkout_page(conn: asyncpg.Connection, deps: Deps, session: asyncpg.Record) -> str:
-    """The hosted checkout: what is bought, for how much, and a Pay button."""
+    """The hosted checkout: what is bought, for how much, and a Pay button; once paid, the
+    success page."""
     assert deps.lookups is not None
     plan = await deps.lookups.plan(
         conn, session["tenant_id"], session["app_id"], session["plan_id"]
     )
+    brand = await brand_of(conn, deps, session)
     now = await app_now(conn, deps, session["app_id"])
     price = format_amount(plan.price_cents, plan.currency)
     every = plan.interval if plan.interval_count == 1 else f"{plan.interval_count} {plan.interval}s"
@@ -116,31 +129,70 @@ async def checkout_page(conn: asyncpg.Connection, deps: Deps, session: asyncpg.R
         status = sub["status"] if sub is not None else "canceled"
         if status == "canceled":
             return result_page(
-                "Checkout expired", "Start again from the app.", session["cancel_url"]
+                "Checkout expired", "Start again from the app.", session["cancel_url"], brand=brand
             )
         if status != "incomplete":
-            return result_page("Already paid", "This checkout is complete.", session["success_url"])
+            assert sub is not None
+            return success_page(plan.name, price, every, sub, session["success_url"], brand)
         declined = "<p role=alert>The last payment was declined. You can try again.</p>"
     elif session["expires_at"] <= now:
-        return result_page("Checkout expired", "Start again from the app.", session["cancel_url"])
+        return result_page(
+            "Checkout expired", "Start again from the app.", session["cancel_url"], brand=brand
+        )
     trial = (
         f"<dt>Trial</dt><dd>{plan.trial_days} days free, then {escape(price)}</dd>"
         if plan.trial_days
         else ""
     )
+    session_id = escape(session["id"], quote=True)
+    token = csrf_token(deps.settings.secret, CSRF_PURPOSE, session["id"])
     return page(
         f"Subscribe to {plan.name}",
         f"<h1>Subscribe to {escape(plan.name)}</h1>"
         f"<dl><dt>Price</dt><dd>{escape(price)} every {escape(every)}</dd>{trial}</dl>{declined}"
-        "<p>This is a sandbox checkout: no real money moves.</p>"
-        f'<form method=post action="/checkout/{escape(session["id"], quote=True)}">'
-        "<div class=actions><button type=submit>Pay</button>"
-        f'<a href="{escape(session["cancel_url"], quote=True)}">Cancel</a></div></form>',
+        "<p class=note>This is a sandbox checkout: no real money moves.</p>"
+        f'<form method=post action="/checkout/{session_id}">'
+        f'<input type=hidden name=csrf value="{token}">'
+        f"<div class=actions><button type=submit>Pay {escape(price)}</button>"
+        f'<a href="/checkout/{session_id}/cancel">Cancel</a></div></form>',
+        brand,
+    )
+
+
+def success_page(
+    plan: str, price: str, every: str, sub: asyncpg.Record, back: str, brand: Brand
+) -> str:
+    status = "Trial started" if sub["status"] == "trialing" else "Payment received"
+    until = sub["trial_end"] if sub["status"] == "trialing" else sub["current_period_end"]
+    renews = f"<dt>Renews</dt><dd>{until:%d %B %Y}</dd>" if until else ""
+    return page(
+        "Subscribed",
+        f"<h1>You are subscribed to {escape(plan)}</h1>"
+        f"<dl><dt>Status</dt><dd>{status}</dd><dt>Price</dt>"
+        f"<dd>{escape(price)} every {escape(every)}</dd>{renews}</dl>"
+        f'<div class=actions><a class=button href="{escape(back, quote=True)}">'
+        "Continue</a></div>",
+        brand,
+    )
+
+
+def canceled_page(session: asyncpg.Record, brand: Brand) -> str:
+    again = escape(f"/checkout/{session['id']}", quote=True)
+    return page(
+        "Checkout canceled",
+        "<h1>Checkout canceled</h1><p>Nothing was charged.</p>"
+        f'<div class=actions><a class=button href="{escape(session["cancel_url"], quote=True)}">'
+        f'Return to the app</a><a href="{again}">Back to checkout</a></div>',
+        brand,
     )
 
 
 def result_page(
-    title: str, message: str, link: str | None = None, label: str = "Return to the app"
+    title: str,
+    message: str,
+    link: str | None = None,
+    label: str = "Return to the app",
+    brand: Brand | None = None,
 ) -> str:
     back = f'<p><a href="{escape(link, quote=True)}">{escape(label)}</a></p>' if link else ""
-    return page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>{back}")
+    return page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>{back}", brand)
