@@ -42,6 +42,10 @@ dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem}dt{color:#5c6370}d
 [role=alert]{background:#fff4e6;border-left:4px solid #f08c00;padding:.6rem .8rem}
 label{display:block;margin:.75rem 0 .25rem}
 input,select{font:inherit;padding:.55rem;border:1px solid #adb5bd;border-radius:6px;width:100%}
+table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.4rem .3rem;
+border-bottom:1px solid #e9ecef}ul{padding-left:1.2rem}
+[role=status]{background:#ebfbee;border-left:4px solid #2f9e44;padding:.6rem .8rem}
+form{margin:0}
 """
 
 

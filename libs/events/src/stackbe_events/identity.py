@@ -67,6 +67,7 @@ class AppCreated(Event, frozen=True, kw_only=True):
     gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
     brand_color: str | None = None  # hosted pages' accent, #rrggbb
     logo_url: str | None = None  # an https URL
+    allowed_redirect_urls: list[str] = []  # where hosted pages may send a customer back
 
 
 @register("stackbe.identity.app.updated.v1")
@@ -77,6 +78,7 @@ class AppUpdated(Event, frozen=True, kw_only=True):
     gateway_id: str | None = None  # the tenant's connection (gw_...) when not the sandbox
     brand_color: str | None = None  # hosted pages' accent, #rrggbb
     logo_url: str | None = None  # an https URL
+    allowed_redirect_urls: list[str] = []  # where hosted pages may send a customer back
 
 
 @register("stackbe.identity.app.archived.v1")

@@ -102,6 +102,7 @@ class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
     name: str = ""
     brand_color: str | None = None
     logo_url: str | None = None
+    allowed_redirect_urls: list[str] = []
 
 
 class ResolveCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):

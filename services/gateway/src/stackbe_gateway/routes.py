@@ -37,6 +37,8 @@ ROUTES: dict[str, str] = {
     "/v1/sandbox": "subscriptions",
     "/v1/gateways": "subscriptions",
     "/checkout": "subscriptions",
+    "/v1/portal": "subscriptions",
+    "/portal": "subscriptions",
     "/v1/entitlements": "entitlements",
     "/v1/usage": "entitlements",
     "/v1/webhooks": "webhooks",

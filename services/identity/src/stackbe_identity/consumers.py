@@ -77,6 +77,7 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             name=row["name"],
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
+            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         )
 
     async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:

@@ -379,7 +379,7 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
         "SELECT id, tenant_id, name, grace_period_days, gateway, gateway_id, brand_color,"
-        " logo_url FROM apps"
+        " logo_url, allowed_redirect_urls FROM apps"
         " WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
         tenant_id,
         app_id,

@@ -251,6 +251,7 @@ async def create_app(
             gateway_id=row["gateway_id"],
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
+            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         ),
     )
     return app_out(row)
@@ -318,6 +319,7 @@ async def update_app(
             gateway_id=row["gateway_id"],
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
+            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         ),
     )
     return app_out(row)

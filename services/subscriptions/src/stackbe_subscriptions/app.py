@@ -17,6 +17,7 @@ from stackbe_common.web import create_service_app
 
 from .config import SubscriptionsSettings
 from .deps import Deps
+from .portal_routes import PORTAL_ROUTES
 from .readmodels import Lookups
 from .routes import ROUTES
 from .stripe_api import StripeHttp
@@ -46,7 +47,7 @@ def create_app(settings: SubscriptionsSettings, clock: Clock | None = None) -> L
         name=SCHEMA,
         secret=settings.secret,
         keyring=settings.keyring,
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *PORTAL_ROUTES],
         lifespan=lifespan,
         dependencies={"deps": Provide(lambda: deps, sync_to_thread=False)},
     )

@@ -10,6 +10,7 @@ class SubscriptionsSettings(ServiceSettings, frozen=True, kw_only=True):
     checkout_session_hours: int = 24
     incomplete_hours: int = 23  # an unpaid first charge cancels the subscription after this
     rpc_timeout_seconds: float = 2.0
+    dev: bool = False  # make dev: portal cookies without Secure, for plain-http localhost
     # Stripe's API; tests and staging point it at a fake (STACKBE_STRIPE_API_BASE).
     stripe_api_base: str = "https://api.stripe.com"
     stripe_timeout_seconds: float = 20.0

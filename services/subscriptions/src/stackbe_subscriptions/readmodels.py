@@ -96,6 +96,7 @@ async def on_app(conn: asyncpg.Connection, event: AppCreated | AppUpdated) -> No
         event.name,
         event.brand_color,
         event.logo_url,
+        event.allowed_redirect_urls,
     )
 
 
@@ -140,6 +141,7 @@ class AppInfo:
     name: str = ""
     brand_color: str | None = None
     logo_url: str | None = None
+    allowed_redirect_urls: tuple[str, ...] = ()
 
 
 class Lookups:
@@ -169,6 +171,7 @@ class Lookups:
                 row["name"],
                 row["brand_color"],
                 row["logo_url"],
+                tuple(row["allowed_redirect_urls"]),
             )
         q = rpc.ResolveApp(tenant_id=tenant_id, app_id=app_id)
         found: rpc.ResolvedApp | None = await self._ask(rpc.RESOLVE_APP, q, rpc.ResolvedApp | None)
@@ -186,6 +189,7 @@ class Lookups:
             found.name,
             found.brand_color,
             found.logo_url,
+            found.allowed_redirect_urls,
         )
         return AppInfo(
             found.grace_period_days,
@@ -194,6 +198,7 @@ class Lookups:
             found.name,
             found.brand_color,
             found.logo_url,
+            tuple(found.allowed_redirect_urls),
         )
 
     async def plan(

@@ -150,3 +150,22 @@ class StripeEventTaken(Output, omit_defaults=False):
     type: str
     duplicate: bool  # taken in before: nothing was done again
     received: bool = True
+
+
+# The customer portal
+
+
+class CreatePortalSession(Input, frozen=True):
+    customer_id: CustomerId
+    return_url: Url | None = None  # one of the app's allowedRedirectUrls
+
+
+class PortalSession(Output):
+    """A one-time link into the customer portal, signed in as the customer."""
+
+    id: str
+    customer_id: str
+    url: str
+    return_url: str | None
+    expires_at: datetime
+    created_at: datetime

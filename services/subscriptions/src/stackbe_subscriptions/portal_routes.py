@@ -1,0 +1,227 @@
+"""Routes of the customer portal: the app's API call that opens it, and the pages.
+
+Pages are public on the gateway; the portal's own cookie says who is signed in. A form
+post without its CSRF token is refused (403) before anything is read or changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import FromPath, FromQuery
+
+from stackbe_common.errors import StackBEError
+from stackbe_common.web import Caller, Conn, Json, Uow, parse
+
+from . import portal, subscriptions
+from . import repository as repo
+from . import schemas as s
+from .deps import Deps
+from .errors import NoActiveSubscription
+from .portal_pages import change_page, home_page, message_page
+from .routes import DepsT
+
+__all__ = ["PORTAL_ROUTES"]
+
+HTML_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _html(body: str, status: int = 200, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(
+        body, status_code=status, media_type="text/html", headers=HTML_HEADERS, cookies=cookies
+    )
+
+
+def _back(app_id: str, done: str | None = None) -> Response[Any]:
+    where = f"/portal/{app_id}" + (f"?done={done}" if done else "")
+    return Response(None, status_code=303, headers={"Location": where, **HTML_HEADERS})
+
+
+SIGNED_OUT = "Your sign-in to the portal has expired. Open it again from the app you subscribed in."
+
+
+@post("/v1/portal/sessions", status_code=201, summary="Open the customer portal for a customer")
+async def create_portal_session(
+    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.CreatePortalSession]
+) -> s.PortalSession:
+    body = parse(data, s.CreatePortalSession)
+    return await portal.create_link(conn, deps, caller, body)
+
+
+@get("/portal/{app_id:str}/session/{token:str}", include_in_schema=False)
+async def enter_portal(
+    conn: Conn, deps: DepsT, app_id: FromPath[str], token: FromPath[str]
+) -> Response[Any]:
+    entered = await portal.enter(conn, deps, app_id, token)
+    if entered is None:
+        text = "This portal link has expired or was used already. Open the portal again."
+        return _html(message_page("Link not valid", text), 400)
+    value, expires = entered
+    cookie = Cookie(
+        key=portal.COOKIE,
+        value=value,
+        path=f"/portal/{app_id}",
+        httponly=True,
+        samesite="lax",
+        secure=not deps.settings.dev,
+        expires=int(expires.timestamp()),
+    )
+    return Response(
+        None,
+        status_code=303,
+        headers={"Location": f"/portal/{app_id}", **HTML_HEADERS},
+        cookies=[cookie],
+    )
+
+
+async def _signed_in(
+    conn: asyncpg.Connection, deps: Deps, request: Request[Any, Any, Any], app_id: str
+) -> portal.Login | None:
+    return await portal.login_of(conn, deps, app_id, request.cookies.get(portal.COOKIE))
+
+
+@get("/portal/{app_id:str}", include_in_schema=False)
+async def portal_home(
+    conn: Conn,
+    deps: DepsT,
+    request: Request[Any, Any, Any],
+    app_id: FromPath[str],
+    done: FromQuery[str | None] = None,
+) -> Response[str]:
+    login = await _signed_in(conn, deps, request, app_id)
+    if login is None:
+        return _html(message_page("Signed out", SIGNED_OUT), 401)
+    assert deps.lookups is not None
+    brand = await portal.brand(conn, deps, login.tenant_id, app_id)
+    sub = await repo.live_subscription(conn, login.tenant_id, app_id, login.customer_id)
+    plan = pending = None
+    payments: list[asyncpg.Record] = []
+    if sub is not None:
+        plan = await deps.lookups.plan(conn, login.tenant_id, app_id, sub["plan_id"])
+        if sub["pending_plan_id"]:
+            pending = await deps.lookups.plan(conn, login.tenant_id, app_id, sub["pending_plan_id"])
+        payments = list(
+            reversed(await repo.list_payments(conn, login.tenant_id, app_id, sub["id"], None, 12))
+        )
+    return _html(
+        home_page(
+            brand=brand,
+            base=f"/portal/{app_id}",
+            email=await portal.customer_email(conn, login),
+            csrf=login.csrf(deps),
+            sub=sub,
+            plan=plan,
+            pending=pending,
+            plans=await portal.active_plans(conn, login),
+            payments=payments,
+            return_url=login.return_url,
+            notice=done,
+        )
+    )
+
+
+@get("/portal/{app_id:str}/change", include_in_schema=False)
+async def portal_change(
+    conn: Conn,
+    deps: DepsT,
+    request: Request[Any, Any, Any],
+    app_id: FromPath[str],
+    plan: FromQuery[str] = "",
+) -> Response[str]:
+    login = await _signed_in(conn, deps, request, app_id)
+    if login is None:
+        return _html(message_page("Signed out", SIGNED_OUT), 401)
+    brand = await portal.brand(conn, deps, login.tenant_id, app_id)
+    sub = await repo.live_subscription(conn, login.tenant_id, app_id, login.customer_id)
+    assert deps.lookups is not None
+    try:
+        if sub is None:
+            raise NoActiveSubscription("You have no subscription to change")
+        current = await deps.lookups.plan(conn, login.tenant_id, app_id, sub["plan_id"])
+        new = await deps.lookups.plan(conn, login.tenant_id, app_id, plan)
+        preview = await portal.preview_change(conn, deps, sub, new)
+    except StackBEError as exc:
+        return _html(message_page("Plan not changed", exc.message, brand), 409)
+    when = f"{sub['current_period_end']:%d %B %Y}" if sub["current_period_end"] else "renewal"
+    page = change_page(
+        brand=brand,
+        base=f"/portal/{app_id}",
+        csrf=login.csrf(deps),
+        current=current,
+        new=new,
+        preview=preview,
+        when=when,
+    )
+    return _html(page)
+
+
+async def _act(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    uow: Any,
+    request: Request[Any, Any, Any],
+    app_id: str,
+    action: str,
+) -> Response[Any]:
+    """A form's action on the signed-in customer's live subscription."""
+    login = await _signed_in(conn, deps, request, app_id)
+    if login is None:
+        return _html(message_page("Signed out", SIGNED_OUT), 401)
+    form = await request.form()
+    given = form.get("csrf")
+    if not login.csrf_ok(deps, given if isinstance(given, str) else None):
+        refused = "The form has expired or did not come from this page. Reload it and try again."
+        return _html(message_page("Nothing changed", refused), 403)
+    brand = await portal.brand(conn, deps, login.tenant_id, app_id)
+    sub = await repo.live_subscription(conn, login.tenant_id, app_id, login.customer_id)
+    scope = portal.acting_scope(login)
+    try:
+        if sub is None:
+            raise NoActiveSubscription("You have no subscription to change")
+        if action == "cancel":
+            await subscriptions.cancel(conn, deps, scope, sub["id"], s.CancelSubscription())
+            return _back(app_id, "canceled")
+        if action == "reactivate":
+            await subscriptions.reactivate(conn, deps, scope, sub["id"])
+            return _back(app_id, "reactivated")
+        plan = form.get("plan")
+        change = s.ChangePlan(plan_id=plan if isinstance(plan, str) else "")
+        after = await subscriptions.change_plan(conn, deps, uow, scope, sub["id"], change)
+        return _back(app_id, "scheduled" if after.pending_plan_id else "changed")
+    except StackBEError as exc:
+        return _html(message_page("Nothing changed", exc.message, brand), 409)
+
+
+@post("/portal/{app_id:str}/cancel", include_in_schema=False, status_code=303)
+async def portal_cancel(
+    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    return await _act(conn, deps, uow, request, app_id, "cancel")
+
+
+@post("/portal/{app_id:str}/reactivate", include_in_schema=False, status_code=303)
+async def portal_reactivate(
+    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    return await _act(conn, deps, uow, request, app_id, "reactivate")
+
+
+@post("/portal/{app_id:str}/change-plan", include_in_schema=False, status_code=303)
+async def portal_change_plan(
+    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    return await _act(conn, deps, uow, request, app_id, "change-plan")
+
+
+PORTAL_ROUTES: list[Any] = [
+    create_portal_session,
+    enter_portal,
+    portal_home,
+    portal_change,
+    portal_cancel,
+    portal_reactivate,
+    portal_change_plan,
+]

@@ -1,0 +1,221 @@
+"""The customer portal, on the real service: one-time links, the sign-in cookie, CSRF on
+every form, and one app's customer kept out of another app's portal."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from stackbe_common.ids import new_id
+from stackbe_common.scope import Principal, Scope
+from stackbe_events.identity import AppCreated, AppUpdated
+from stackbe_subscriptions import readmodels
+
+from .conftest import Api, App
+
+ANONYMOUS = Scope(principal=Principal(kind="anonymous"), client_ip="203.0.113.7")
+BACK = "https://shop.example/account"
+
+
+async def allow_back(app: App) -> None:
+    """The app lists BACK among its allowedRedirectUrls (as identity announces it)."""
+    event = AppUpdated(
+        id=new_id("evt"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=app.tenant_id,
+        app_id=app.id,
+        name="Shop",
+        grace_period_days=7,
+        gateway="sandbox",
+        allowed_redirect_urls=[BACK],
+    )
+    await readmodels.on_app(app.db, event)
+
+
+async def signed_in(api: Api, app: App, customer: str) -> tuple[str, httpx.Response]:
+    """Open a portal session's link: the cookie it sets, and the answer."""
+    made = await api.ok(
+        "POST", "/v1/portal/sessions", app.key(), json={"customerId": customer, "returnUrl": BACK}
+    )
+    path = "/" + made["url"].split("/", 3)[3]
+    entered = await api.call("GET", path, ANONYMOUS, follow_redirects=False)
+    found = re.search(r"stackbe_portal=([^;]+)", entered.headers.get("set-cookie", ""))
+    return (found.group(1) if found else ""), entered
+
+
+async def page(api: Api, path: str, cookie: str, **kw: Any) -> httpx.Response:
+    return await api.call(
+        "GET", path, ANONYMOUS, headers={"cookie": f"stackbe_portal={cookie}"}, **kw
+    )
+
+
+async def post(api: Api, path: str, cookie: str, form: dict[str, str]) -> httpx.Response:
+    return await api.call(
+        "POST",
+        path,
+        ANONYMOUS,
+        headers={"cookie": f"stackbe_portal={cookie}"},
+        data=form,
+        follow_redirects=False,
+    )
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name=csrf value="([^"]+)"', html)
+    assert found, "no form on the page"
+    return found.group(1)
+
+
+async def test_a_portal_link_signs_in_once_with_a_safe_cookie(api: Api, app: App) -> None:
+    await allow_back(app)
+    await app.plan("Pro", 2900)
+    sub = await api.subscribe(app, "Pro")
+
+    cookie, entered = await signed_in(api, app, sub["customerId"])
+    home = await page(api, f"/portal/{app.id}", cookie)
+
+    assert entered.status_code == 303 and entered.headers["location"] == f"/portal/{app.id}"
+    flags = entered.headers["set-cookie"].lower()
+    for flag in ("httponly", "samesite=lax", "secure", f"path=/portal/{app.id}".lower()):
+        assert flag in flags
+    assert home.status_code == 200
+    assert "Pro" in home.text and "29.00 USD every month" in home.text and "Active" in home.text
+    assert "projects: 10" in home.text and f'href="{BACK}"' in home.text
+    assert "29.00 USD" in home.text and "succeeded" in home.text  # the first payment
+
+
+async def test_a_spent_expired_or_foreign_link_and_a_missing_cookie_sign_nobody_in(
+    api: Api, app: App, db: asyncpg.Connection
+) -> None:
+    await app.plan("Pro", 2900)
+    sub = await api.subscribe(app, "Pro")
+    made = await api.ok(
+        "POST", "/v1/portal/sessions", app.key(), json={"customerId": sub["customerId"]}
+    )
+    path = "/" + made["url"].split("/", 3)[3]
+    first = await api.call("GET", path, ANONYMOUS, follow_redirects=False)
+    again = await api.call("GET", path, ANONYMOUS, follow_redirects=False)
+    other = new_id("app")
+    foreign = await api.call("GET", path.replace(app.id, other), ANONYMOUS, follow_redirects=False)
+    bare = await api.call("GET", f"/portal/{app.id}", ANONYMOUS)
+
+    assert first.status_code == 303
+    assert again.status_code == 400 and "set-cookie" not in again.headers
+    assert foreign.status_code == 400
+    assert bare.status_code == 401 and "expired" in bare.text
+
+
+async def test_a_return_url_the_app_does_not_allow_is_refused_and_nothing_is_made(
+    api: Api, app: App, db: asyncpg.Connection
+) -> None:
+    customer = await app.customer()
+    r = await api.call(
+        "POST",
+        "/v1/portal/sessions",
+        app.key(),
+        json={"customerId": customer, "returnUrl": "https://evil.example/"},
+    )
+    unknown = await api.call(
+        "POST", "/v1/portal/sessions", app.key(), json={"customerId": new_id("cust")}
+    )
+
+    assert (r.status_code, r.json()["code"], r.json()["field"]) == (
+        400,
+        "VALIDATION_ERROR",
+        "returnUrl",
+    )
+    assert unknown.status_code in (404, 503)
+    count = await db.fetchval("SELECT count(*) FROM portal_links WHERE app_id = $1", app.id)
+    assert count == 0
+
+
+async def test_forms_without_their_token_are_refused_and_change_nothing(api: Api, app: App) -> None:
+    await allow_back(app)
+    await app.plan("Pro", 2900)
+    await app.plan("Team", 9900)
+    sub = await api.subscribe(app, "Pro")
+    cookie, _ = await signed_in(api, app, sub["customerId"])
+    other_cookie, _ = await signed_in(api, app, sub["customerId"])
+    theirs = csrf_of((await page(api, f"/portal/{app.id}", other_cookie)).text)
+
+    refused = [
+        await post(api, f"/portal/{app.id}/cancel", cookie, {}),
+        await post(api, f"/portal/{app.id}/cancel", cookie, {"csrf": "x" * 32}),
+        await post(api, f"/portal/{app.id}/cancel", cookie, {"csrf": theirs}),
+        await post(api, f"/portal/{app.id}/change-plan", cookie, {"plan": app.plans["Team"]}),
+    ]
+
+    for r in refused:
+        assert r.status_code == 403 and "Nothing changed" in r.text
+    after = await api.sub(app, sub["id"])
+    assert (after["cancelAtPeriodEnd"], after["planId"]) == (False, app.plans["Pro"])
+
+
+async def test_cancel_reactivate_and_an_upgrade_with_its_proration_shown_first(
+    api: Api, app: App
+) -> None:
+    await allow_back(app)
+    await app.plan("Pro", 3000)
+    await app.plan("Team", 9000)
+    sub = await api.subscribe(app, "Pro")
+    cookie, _ = await signed_in(api, app, sub["customerId"])
+    home = await page(api, f"/portal/{app.id}", cookie)
+    token = csrf_of(home.text)
+
+    canceled = await post(api, f"/portal/{app.id}/cancel", cookie, {"csrf": token})
+    ending = await page(api, f"/portal/{app.id}?done=canceled", cookie)
+    kept = await post(api, f"/portal/{app.id}/reactivate", cookie, {"csrf": token})
+    review = await page(api, f"/portal/{app.id}/change?plan={app.plans['Team']}", cookie)
+    moved = await post(
+        api, f"/portal/{app.id}/change-plan", cookie, {"csrf": token, "plan": app.plans["Team"]}
+    )
+
+    assert canceled.status_code == 303 and canceled.headers["location"].endswith("done=canceled")
+    assert "will end at the end of the current period" in ending.text
+    assert "Keep my subscription" in ending.text
+    assert kept.status_code == 303
+    assert review.status_code == 200
+    charged = re.search(r"charged ([0-9.]+ USD) now", review.text)
+    assert charged, review.text
+    assert moved.status_code == 303 and moved.headers["location"].endswith("done=changed")
+    after = await api.sub(app, sub["id"])
+    assert (after["planId"], after["cancelAtPeriodEnd"]) == (app.plans["Team"], False)
+    payments = await api.payments(app, sub["id"])
+    proration = [p for p in payments if p["kind"] == "proration"]
+    assert [f"{p['amountCents'] / 100:.2f} USD" for p in proration] == [charged.group(1)]
+
+
+async def test_a_customer_of_one_app_cannot_see_or_act_in_another_apps_portal(
+    api: Api, app: App, db: asyncpg.Connection
+) -> None:
+    await allow_back(app)
+    await app.plan("Pro", 2900)
+    sub = await api.subscribe(app, "Pro")
+    cookie, _ = await signed_in(api, app, sub["customerId"])
+    token = csrf_of((await page(api, f"/portal/{app.id}", cookie)).text)
+    other = App(tenant_id=app.tenant_id, id=new_id("app"), db=db)
+    await readmodels.on_app(
+        db,
+        AppCreated(
+            id=new_id("evt"),
+            occurred_at=datetime.now(UTC),
+            tenant_id=other.tenant_id,
+            app_id=other.id,
+            name="Other",
+            grace_period_days=7,
+            gateway="sandbox",
+        ),
+    )
+    await other.plan("Pro", 2900)
+    theirs = await api.subscribe(other, "Pro")
+
+    seen = await page(api, f"/portal/{other.id}", cookie)
+    acted = await post(api, f"/portal/{other.id}/cancel", cookie, {"csrf": token})
+
+    assert seen.status_code == 401 and theirs["id"] not in seen.text
+    assert acted.status_code == 401
+    assert (await api.sub(other, theirs["id"]))["cancelAtPeriodEnd"] is False
