@@ -12,10 +12,77 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from stackbe_common.testing.browser import screenshot
+from stackbe_common.testing.smtp import Mailbox
 
 from .conftest import bearer, new_app, new_tenant
 
 BACK = "https://shop.example/account"
+
+
+async def test_a_customer_signs_in_by_email_and_sees_their_subscription_on_a_phone(
+    http: httpx.AsyncClient,
+    gateway_url: str,
+    chromium: Browser,
+    mailbox: Mailbox,
+    artifacts_dir: Path,
+) -> None:
+    tenant_key = (await new_tenant(http))["apiKey"]
+    app_id, key = await new_app(http, tenant_key)
+    product = (await http.post("/v1/products", headers=bearer(key), json={"name": "Cloud"})).json()
+    plan = await http.post(
+        "/v1/plans",
+        headers=bearer(key),
+        json={
+            "productId": product["id"],
+            "name": "Solo",
+            "priceCents": 1200,
+            "currency": "EUR",
+            "interval": "month",
+            "trialDays": 14,
+            "entitlements": {"projects": 3},
+        },
+    )
+    address = f"solo-{app_id[-6:]}@example.com"
+    customer = await http.post("/v1/customers", headers=bearer(key), json={"email": address})
+    session = await http.post(
+        "/v1/checkout/session",
+        headers=bearer(key),
+        json={
+            "customerId": customer.json()["id"],
+            "planId": plan.json()["id"],
+            "successUrl": BACK,
+            "cancelUrl": BACK,
+        },
+    )
+    await http.post(
+        f"/v1/sandbox/checkout/{session.json()['id']}/complete", headers=bearer(key), json={}
+    )
+
+    page = await chromium.new_page(viewport={"width": 375, "height": 800})
+    try:
+        await page.goto(f"{gateway_url}/portal/{app_id}")  # signed out: the email form
+        await expect(page.get_by_role("heading", name="Manage your subscription")).to_be_visible()
+        await screenshot(page, artifacts_dir, "portal-sign-in")
+        await page.get_by_label("Email").fill(address)
+        await page.get_by_role("button", name="Email me a sign-in link").click()
+        await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+        mail = await mailbox.wait_for(address)
+        body = mail.get_payload(decode=True).decode()
+        link = re.search(r"https?://\S+/portal/\S+/confirm\?token=\S+", body)
+        assert link, body
+        await page.goto(gateway_url + "/" + link.group(0).split("/", 3)[3])
+        await screenshot(page, artifacts_dir, "portal-confirm")
+        await page.get_by_role("button", name="Sign in").click()
+
+        await expect(page.get_by_role("heading", name="Your subscription")).to_be_visible()
+        await expect(page.get_by_text("Free trial until")).to_be_visible()
+        await expect(page.get_by_text("projects: 3")).to_be_visible()
+        fits = await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, "the portal scrolls sideways on a phone"
+        await screenshot(page, artifacts_dir, "portal-phone")
+    finally:
+        await page.close()
 
 
 async def test_a_customer_changes_plan_cancels_and_reactivates_in_the_portal(

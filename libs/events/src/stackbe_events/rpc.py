@@ -20,6 +20,8 @@ __all__ = [
     "GET_PLAN",
     "JWKS",
     "KEYS_USED",
+    "PORTAL_LINK",
+    "REDEEM_LINK",
     "RESOLVE_APP",
     "RESOLVE_CUSTOMER",
     "RESOLVE_KEY",
@@ -36,6 +38,9 @@ __all__ = [
     "GetPlan",
     "Jwks",
     "KeysUsed",
+    "PortalLink",
+    "RedeemLink",
+    "Redeemed",
     "ResolveApp",
     "ResolveCustomer",
     "ResolveKey",
@@ -62,6 +67,11 @@ GET_GATEWAY = "stackbe.rpc.subscriptions.get_gateway.v1"
 TENANT_LIMIT = "stackbe.rpc.identity.tenant_limit.v1"
 # Make a tenant a customer of StackBE Billing on its default plan (identity's worker).
 ENROL_TENANT = "stackbe.rpc.identity.enrol_tenant.v1"
+# The customer portal's sign-in (subscriptions asks): email a customer a link to the
+# portal, and spend such a link. Errors carry RATE_LIMITED, TOKEN_INVALID,
+# TOKEN_ALREADY_USED or TOKEN_EXPIRED.
+PORTAL_LINK = "stackbe.rpc.identity.portal_link.v1"
+REDEEM_LINK = "stackbe.rpc.identity.redeem_link.v1"
 # How many webhook endpoints a tenant has, over all its apps (an integer).
 COUNT_ENDPOINTS = "stackbe.rpc.webhooks.count_endpoints.v1"
 # Core NATS, outside every stream: an entitlements replica that recorded usage tells the
@@ -148,6 +158,25 @@ class FoundGateway(msgspec.Struct, frozen=True, rename="camel"):
 
     gateway_id: str
     type: str  # "stripe"
+
+
+class PortalLink(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    """Email the app's customer with this address a sign-in link to the portal (nothing is
+    sent to an address that is no customer; the answer is the same)."""
+
+    app_id: str
+    email: str
+    client_ip: str | None = None
+
+
+class RedeemLink(msgspec.Struct, frozen=True, rename="camel"):
+    app_id: str
+    token: str
+
+
+class Redeemed(msgspec.Struct, frozen=True, rename="camel"):
+    tenant_id: str
+    customer_id: str
 
 
 class GetJwks(msgspec.Struct, frozen=True):

@@ -19,7 +19,7 @@ from stackbe_common.logging import get_logger
 from stackbe_events import rpc
 from stackbe_events.identity import TenantCreated
 
-from . import customers
+from . import customer_auth, customers
 from . import repository as repo
 from .billing import ApiAnswer, BillingNotSetUp, BillingUnavailable
 from .deps import Deps
@@ -35,6 +35,8 @@ _keys_used = msgspec.json.Decoder(rpc.KeysUsed)
 _resolve_customer = msgspec.json.Decoder(rpc.ResolveCustomer)
 _tenant_limit = msgspec.json.Decoder(rpc.TenantLimit)
 _enrol = msgspec.json.Decoder(rpc.EnrolTenant)
+_portal_link = msgspec.json.Decoder(rpc.PortalLink)
+_redeem_link = msgspec.json.Decoder(rpc.RedeemLink)
 
 
 def _resolved(row: asyncpg.Record, created: bool = False) -> rpc.ResolvedCustomer:
@@ -120,7 +122,15 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
         async with pool.acquire() as conn:
             await deps.billing.enforce(conn, q.tenant_id, q.key, q.count)
 
+    async def portal_link(data: bytes) -> None:
+        await customer_auth.request_portal_link(pool, deps, _portal_link.decode(data))
+
+    async def redeem_link(data: bytes) -> rpc.Redeemed:
+        return await customer_auth.redeem_portal_link(pool, deps, _redeem_link.decode(data))
+
     return [
+        Responder(nc, rpc.PORTAL_LINK, QUEUE, portal_link),
+        Responder(nc, rpc.REDEEM_LINK, QUEUE, redeem_link),
         Responder(nc, rpc.RESOLVE_KEY, QUEUE, resolve_key),
         Responder(nc, rpc.RESOLVE_APP, QUEUE, resolve_app),
         Responder(nc, rpc.JWKS, QUEUE, jwks),

@@ -62,18 +62,47 @@ async def request_link(
     if data.redirect_url is not None and data.redirect_url not in app["allowed_redirect_urls"]:
         raise RedirectNotAllowed()
     email = normalise_email(data.email)
-    since = deps.clock.now() - timedelta(hours=1)
-    by_email, by_ip = await repo.count_recent_sends(conn, email, caller.client_ip, since)
-    if caller.client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
-        raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
-    await repo.insert_send(conn, email, caller.client_ip)
-    if by_email < deps.settings.magic_links_per_email_per_hour:
+    if await _admit(conn, deps, email, caller.client_ip):
         pool = uow.pool
         uow.after_commit(lambda: _send_link(pool, deps, app, email, data.redirect_url))
 
 
+async def _admit(conn: asyncpg.Connection, deps: Deps, email: str, client_ip: str | None) -> bool:
+    """Count the request against the address and the email; whether to send (a refused
+    address is 429, an email over its budget is silently not sent)."""
+    since = deps.clock.now() - timedelta(hours=1)
+    by_email, by_ip = await repo.count_recent_sends(conn, email, client_ip, since)
+    if client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
+        raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
+    await repo.insert_send(conn, email, client_ip)
+    return bool(by_email < deps.settings.magic_links_per_email_per_hour)
+
+
+async def request_portal_link(pool: asyncpg.Pool, deps: Deps, q: rpc.PortalLink) -> None:
+    """A sign-in link to the app's customer portal, by email, under the same rules."""
+    async with pool.acquire() as conn, conn.transaction():
+        app = await live_app(conn, q.app_id)
+        email = normalise_email(q.email)
+        send = await _admit(conn, deps, email, q.client_ip)
+    if send:
+        await _send_link(pool, deps, app, email, None, portal=True)
+
+
+async def redeem_portal_link(pool: asyncpg.Pool, deps: Deps, q: rpc.RedeemLink) -> rpc.Redeemed:
+    async with pool.acquire() as conn, conn.transaction():
+        session, _ = await verify_link(conn, deps, q.app_id, q.token)
+        app = await live_app(conn, q.app_id)
+    return rpc.Redeemed(tenant_id=app["tenant_id"], customer_id=session.customer.id)
+
+
 async def _send_link(
-    pool: asyncpg.Pool, deps: Deps, app: asyncpg.Record, email: str, redirect_url: str | None
+    pool: asyncpg.Pool,
+    deps: Deps,
+    app: asyncpg.Record,
+    email: str,
+    redirect_url: str | None,
+    *,
+    portal: bool = False,
 ) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -98,13 +127,12 @@ async def _send_link(
                 redirect_url,
                 expires,
             )
-        link = (
-            f"{deps.settings.public_url}/v1/apps/{app['id']}/auth/confirm?"
-            f"{urlencode({'token': token})}"
-        )
+        page = f"/portal/{app['id']}/confirm" if portal else f"/v1/apps/{app['id']}/auth/confirm"
+        link = f"{deps.settings.public_url}{page}?{urlencode({'token': token})}"
         minutes = deps.settings.magic_link_seconds // 60
+        what = f"manage your {app['name']} subscription" if portal else f"sign in to {app['name']}"
         text = (
-            f"Open this link to sign in to {app['name']}:\n\n{link}\n\n"
+            f"Open this link to {what}:\n\n{link}\n\n"
             f"It works once and expires in {minutes} minutes. "
             "If you did not ask for it, ignore this message.\n"
         )

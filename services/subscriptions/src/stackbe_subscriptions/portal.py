@@ -112,17 +112,32 @@ async def enter(
     )
     if link is None:
         return None
+    return await sign_in(
+        conn, deps, link["tenant_id"], app_id, link["customer_id"], link["return_url"]
+    )
+
+
+async def sign_in(
+    conn: asyncpg.Connection,
+    deps: Deps,
+    tenant_id: str,
+    app_id: str,
+    customer_id: str,
+    return_url: str | None,
+) -> tuple[str, datetime]:
+    """A new sign-in to the app's portal: its cookie value and expiry."""
+    now = deps.clock.now()
     cookie = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=LOGIN_HOURS)
     await conn.execute(
         "INSERT INTO portal_logins (id, tenant_id, app_id, customer_id, cookie_hash, return_url,"
         " expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         new_id("ptl"),
-        link["tenant_id"],
+        tenant_id,
         app_id,
-        link["customer_id"],
+        customer_id,
         _hash(cookie),
-        link["return_url"],
+        return_url,
         expires,
         now,
     )

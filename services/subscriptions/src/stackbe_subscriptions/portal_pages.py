@@ -16,7 +16,7 @@ from stackbe_events.catalog import Plan
 
 from .portal import Preview
 
-__all__ = ["NOTICES", "change_page", "home_page", "message_page"]
+__all__ = ["NOTICES", "change_page", "confirm_page", "home_page", "login_page", "message_page"]
 
 # What an action's redirect may announce (?done=...): fixed texts, nothing reflected.
 NOTICES = {
@@ -180,6 +180,35 @@ def change_page(
         f"<p>{cost}</p><div class=actions>"
         + _form(f"{base}/change-plan", csrf, "Confirm the change", hidden)
         + f'<a href="{escape(base, quote=True)}">Keep my plan</a></div>',
+        brand,
+    )
+
+
+def login_page(brand: Brand, base: str, csrf: str, error: str | None = None) -> str:
+    said = f"<p role=alert>{escape(error)}</p>" if error else ""
+    return page(
+        "Sign in",
+        "<h1>Manage your subscription</h1>"
+        "<p>Enter the email address you subscribed with. We will send you a link to sign "
+        f"in.</p>{said}"
+        f'<form method=post action="{escape(base, quote=True)}/login">'
+        f'<input type=hidden name=csrf value="{escape(csrf, quote=True)}">'
+        "<label for=email>Email</label>"
+        "<input id=email name=email type=email autocomplete=email required>"
+        "<div class=actions><button type=submit>Email me a sign-in link</button></div></form>",
+        brand,
+    )
+
+
+def confirm_page(brand: Brand, base: str, token: str, csrf: str) -> str:
+    """The link's page: only its button spends the link, so mail scanners cannot."""
+    return page(
+        "Sign in",
+        "<h1>Sign in to manage your subscription</h1>"
+        f'<form method=post action="{escape(base, quote=True)}/confirm">'
+        f'<input type=hidden name=token value="{escape(token, quote=True)}">'
+        f'<input type=hidden name=csrf value="{escape(csrf, quote=True)}">'
+        "<div class=actions><button type=submit>Sign in</button></div></form>",
         brand,
     )
 

@@ -6,6 +6,9 @@ post without its CSRF token is refused (403) before anything is read or changed.
 
 from __future__ import annotations
 
+import re
+import secrets
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -13,7 +16,10 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 
+from stackbe_common import bus
 from stackbe_common.errors import StackBEError
+from stackbe_common.ids import has_prefix
+from stackbe_common.pages import Brand, csrf_token, csrf_valid
 from stackbe_common.web import Caller, Conn, Json, Uow, parse
 
 from . import portal, subscriptions
@@ -21,11 +27,14 @@ from . import repository as repo
 from . import schemas as s
 from .deps import Deps
 from .errors import NoActiveSubscription
-from .portal_pages import change_page, home_page, message_page
+from .portal_pages import change_page, confirm_page, home_page, login_page, message_page
 from .routes import DepsT
 
 __all__ = ["PORTAL_ROUTES"]
 
+LOGIN_PURPOSE, CONFIRM_PURPOSE = "portal-login", "portal-confirm"
+NONCE_COOKIE = "stackbe_portal_form"
+EMAIL = re.compile(r"[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s\x00]+")
 HTML_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
@@ -60,15 +69,7 @@ async def enter_portal(
         text = "This portal link has expired or was used already. Open the portal again."
         return _html(message_page("Link not valid", text), 400)
     value, expires = entered
-    cookie = Cookie(
-        key=portal.COOKIE,
-        value=value,
-        path=f"/portal/{app_id}",
-        httponly=True,
-        samesite="lax",
-        secure=not deps.settings.dev,
-        expires=int(expires.timestamp()),
-    )
+    cookie = _cookie(app_id, portal.COOKIE, value, int(expires.timestamp()), deps)
     return Response(
         None,
         status_code=303,
@@ -83,6 +84,117 @@ async def _signed_in(
     return await portal.login_of(conn, deps, app_id, request.cookies.get(portal.COOKIE))
 
 
+def _cookie(app_id: str, name: str, value: str, expires: int, deps: Deps) -> Cookie:
+    return Cookie(
+        key=name,
+        value=value,
+        path=f"/portal/{app_id}",
+        httponly=True,
+        samesite="lax",
+        secure=not deps.settings.dev,
+        expires=expires,
+    )
+
+
+async def _app_brand(conn: asyncpg.Connection, deps: Deps, app_id: str) -> Brand | None:
+    """The app's look, or None when there is no such app (or it is archived)."""
+    row = await repo.app_by_id(conn, app_id) if has_prefix(app_id, "app") else None
+    if row is None or row["archived"]:
+        return None
+    return Brand(row["name"], row["brand_color"], row["logo_url"])
+
+
+@get("/portal/{app_id:str}/login", include_in_schema=False)
+async def portal_login(conn: Conn, deps: DepsT, app_id: FromPath[str]) -> Response[str]:
+    """The email form. Its CSRF token is bound to a fresh random value kept in a cookie."""
+    brand = await _app_brand(conn, deps, app_id)
+    if brand is None:
+        return _html(message_page("Not found", "There is no such portal."), 404)
+    nonce = secrets.token_urlsafe(16)
+    token = csrf_token(deps.settings.secret, LOGIN_PURPOSE, f"{app_id}:{nonce}")
+    expires = int((deps.clock.now() + timedelta(hours=1)).timestamp())
+    cookie = _cookie(app_id, NONCE_COOKIE, nonce, expires, deps)
+    return _html(login_page(brand, f"/portal/{app_id}", token), cookies=[cookie])
+
+
+@post("/portal/{app_id:str}/login", include_in_schema=False, status_code=200)
+async def portal_login_submit(
+    conn: Conn,
+    deps: DepsT,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    app_id: FromPath[str],
+) -> Response[str]:
+    """The same answer whether or not the email is a customer's."""
+    brand = await _app_brand(conn, deps, app_id)
+    if brand is None:
+        return _html(message_page("Not found", "There is no such portal."), 404)
+    form = await request.form()
+    nonce = request.cookies.get(NONCE_COOKIE, "")
+    given, email = form.get("csrf"), form.get("email")
+    subject = f"{app_id}:{nonce}"
+    if not nonce or not csrf_valid(
+        deps.settings.secret, LOGIN_PURPOSE, subject, given if isinstance(given, str) else None
+    ):
+        refused = "The form has expired or did not come from this page. Reload it and try again."
+        return _html(message_page("Nothing sent", refused, brand), 403)
+    if not isinstance(email, str) or not EMAIL.fullmatch(email):
+        token = csrf_token(deps.settings.secret, LOGIN_PURPOSE, subject)
+        page = login_page(brand, f"/portal/{app_id}", token, "Enter a valid email address.")
+        return _html(page, 400)
+    assert deps.lookups is not None
+    try:
+        await deps.lookups.portal_link(app_id, email, caller.client_ip)
+    except bus.RemoteError as exc:
+        if exc.error.code != "RATE_LIMITED":
+            raise
+        text = "Too many sign-in links were asked for. Try again in an hour."
+        return _html(message_page("Try again later", text, brand), 429)
+    text = f"If {email} is a customer's address, a sign-in link is on its way. It works once."
+    return _html(message_page("Check your email", text, brand))
+
+
+@get("/portal/{app_id:str}/confirm", include_in_schema=False)
+async def portal_confirm(
+    conn: Conn, deps: DepsT, app_id: FromPath[str], token: FromQuery[str] = ""
+) -> Response[str]:
+    brand = await _app_brand(conn, deps, app_id)
+    if brand is None:
+        return _html(message_page("Not found", "There is no such portal."), 404)
+    csrf = csrf_token(deps.settings.secret, CONFIRM_PURPOSE, token)
+    return _html(confirm_page(brand, f"/portal/{app_id}", token, csrf))
+
+
+@post("/portal/{app_id:str}/confirm", include_in_schema=False, status_code=303)
+async def portal_confirm_submit(
+    conn: Conn, deps: DepsT, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    form = await request.form()
+    token, given = form.get("token"), form.get("csrf")
+    token = token if isinstance(token, str) else ""
+    if not csrf_valid(
+        deps.settings.secret, CONFIRM_PURPOSE, token, given if isinstance(given, str) else None
+    ):
+        refused = "The form has expired or did not come from this page. Open the link again."
+        return _html(message_page("Not signed in", refused), 403)
+    assert deps.lookups is not None
+    try:
+        found = await deps.lookups.redeem(app_id, token)
+    except bus.RemoteError as exc:
+        text = f"This sign-in link cannot be used: {exc.error.message}. Ask for a new one."
+        return _html(message_page("Link not valid", text), 400)
+    value, expires = await portal.sign_in(
+        conn, deps, found.tenant_id, app_id, found.customer_id, None
+    )
+    cookie = _cookie(app_id, portal.COOKIE, value, int(expires.timestamp()), deps)
+    return Response(
+        None,
+        status_code=303,
+        headers={"Location": f"/portal/{app_id}", **HTML_HEADERS},
+        cookies=[cookie],
+    )
+
+
 @get("/portal/{app_id:str}", include_in_schema=False)
 async def portal_home(
     conn: Conn,
@@ -90,10 +202,11 @@ async def portal_home(
     request: Request[Any, Any, Any],
     app_id: FromPath[str],
     done: FromQuery[str | None] = None,
-) -> Response[str]:
+) -> Response[Any]:
     login = await _signed_in(conn, deps, request, app_id)
     if login is None:
-        return _html(message_page("Signed out", SIGNED_OUT), 401)
+        where = {"Location": f"/portal/{app_id}/login", **HTML_HEADERS}
+        return Response(None, status_code=303, headers=where)
     assert deps.lookups is not None
     brand = await portal.brand(conn, deps, login.tenant_id, app_id)
     sub = await repo.live_subscription(conn, login.tenant_id, app_id, login.customer_id)
@@ -219,6 +332,10 @@ async def portal_change_plan(
 PORTAL_ROUTES: list[Any] = [
     create_portal_session,
     enter_portal,
+    portal_login,
+    portal_login_submit,
+    portal_confirm,
+    portal_confirm_submit,
     portal_home,
     portal_change,
     portal_cancel,

@@ -201,6 +201,25 @@ class Lookups:
             tuple(found.allowed_redirect_urls),
         )
 
+    async def portal_link(self, app_id: str, email: str, client_ip: str | None) -> None:
+        """Identity emails the customer a portal sign-in link (``RemoteError`` carries
+        RATE_LIMITED)."""
+        q = rpc.PortalLink(app_id=app_id, email=email, client_ip=client_ip)
+        await self._ask_remote(rpc.PORTAL_LINK, q, type(None))
+
+    async def redeem(self, app_id: str, token: str) -> rpc.Redeemed:
+        """Spend a portal sign-in link (``RemoteError`` carries TOKEN_* codes)."""
+        q = rpc.RedeemLink(app_id=app_id, token=token)
+        found: rpc.Redeemed = await self._ask_remote(rpc.REDEEM_LINK, q, rpc.Redeemed)
+        return found
+
+    async def _ask_remote(self, subject: str, payload: msgspec.Struct, answer: Any) -> Any:
+        """As ``_ask``, but the responder's own refusals reach the caller."""
+        try:
+            return await bus.request(self._nc, subject, payload, answer, timeout=self._timeout)
+        except (nats.errors.Error, OSError) as exc:
+            raise Unavailable(f"Could not reach the service that answers {subject}") from exc
+
     async def plan(
         self, conn: asyncpg.Connection, tenant_id: str, app_id: str, plan_id: str
     ) -> Plan:

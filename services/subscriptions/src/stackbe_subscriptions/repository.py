@@ -68,6 +68,11 @@ async def get_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row 
     )
 
 
+async def app_by_id(conn: asyncpg.Connection, app_id: str) -> Row | None:
+    """An app by id alone (a public page names only the app)."""
+    return await conn.fetchrow("SELECT * FROM apps WHERE id = $1", app_id)
+
+
 async def get_customer(
     conn: asyncpg.Connection, tenant_id: str, app_id: str, customer_id: str
 ) -> Row | None:
