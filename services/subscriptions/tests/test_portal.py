@@ -250,3 +250,38 @@ async def test_the_sign_in_form_refuses_a_post_without_its_token_or_with_a_bad_e
     assert bare.status_code == 403 and no_cookie.status_code == 403
     assert bad_email.status_code == 400 and "valid email" in bad_email.text
     assert confirm.status_code == 403 and "set-cookie" not in confirm.headers
+
+
+async def test_pause_and_resume_only_when_the_app_offers_them(api: Api, app: App) -> None:
+    await allow_back(app)
+    await app.plan("Pro", 2900)
+    sub = await api.subscribe(app, "Pro")
+    cookie, _ = await signed_in(api, app, sub["customerId"])
+    home = await page(api, f"/portal/{app.id}", cookie)
+    token = csrf_of(home.text)
+
+    refused = await post(api, f"/portal/{app.id}/pause", cookie, {"csrf": token})
+    assert ">Pause<" not in home.text
+    assert refused.status_code == 403 and (await api.sub(app, sub["id"]))["status"] == "active"
+
+    event = AppUpdated(
+        id=new_id("evt"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=app.tenant_id,
+        app_id=app.id,
+        name="Shop",
+        grace_period_days=7,
+        gateway="sandbox",
+        portal_pause_enabled=True,
+    )
+    await readmodels.on_app(app.db, event)
+    offered = await page(api, f"/portal/{app.id}", cookie)
+    paused = await post(api, f"/portal/{app.id}/pause", cookie, {"csrf": token})
+    while_paused = await page(api, f"/portal/{app.id}?done=paused", cookie)
+    resumed = await post(api, f"/portal/{app.id}/resume", cookie, {"csrf": token})
+
+    assert ">Pause<" in offered.text
+    assert paused.status_code == 303 and "Paused" in while_paused.text
+    assert ">Resume<" in while_paused.text
+    assert resumed.status_code == 303
+    assert (await api.sub(app, sub["id"]))["status"] == "active"

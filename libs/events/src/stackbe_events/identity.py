@@ -68,6 +68,7 @@ class AppCreated(Event, frozen=True, kw_only=True):
     brand_color: str | None = None  # hosted pages' accent, #rrggbb
     logo_url: str | None = None  # an https URL
     allowed_redirect_urls: list[str] = []  # where hosted pages may send a customer back
+    portal_pause_enabled: bool = False  # customers may pause and resume in the portal
 
 
 @register("stackbe.identity.app.updated.v1")
@@ -79,6 +80,7 @@ class AppUpdated(Event, frozen=True, kw_only=True):
     brand_color: str | None = None  # hosted pages' accent, #rrggbb
     logo_url: str | None = None  # an https URL
     allowed_redirect_urls: list[str] = []  # where hosted pages may send a customer back
+    portal_pause_enabled: bool = False  # customers may pause and resume in the portal
 
 
 @register("stackbe.identity.app.archived.v1")

@@ -113,6 +113,7 @@ class ResolvedApp(msgspec.Struct, frozen=True, rename="camel"):
     brand_color: str | None = None
     logo_url: str | None = None
     allowed_redirect_urls: list[str] = []
+    portal_pause_enabled: bool = False
 
 
 class ResolveCustomer(msgspec.Struct, frozen=True, rename="camel", kw_only=True):

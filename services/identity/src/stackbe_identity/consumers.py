@@ -80,6 +80,7 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
             allowed_redirect_urls=list(row["allowed_redirect_urls"]),
+            portal_pause_enabled=row["portal_pause_enabled"],
         )
 
     async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:

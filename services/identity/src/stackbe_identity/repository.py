@@ -204,8 +204,9 @@ async def revoke_family(conn: asyncpg.Connection, family_id: str, now: datetime)
 
 INSERT_APP = """
 INSERT INTO apps (id, tenant_id, name, grace_period_days, allowed_redirect_urls,
-                  auto_create_customers, customer_session_days, brand_color, logo_url)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *
+                  auto_create_customers, customer_session_days, brand_color, logo_url,
+                  portal_pause_enabled)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *
 """
 
 
@@ -220,6 +221,7 @@ async def insert_app(
     customer_session_days: int,
     brand_color: str | None = None,
     logo_url: str | None = None,
+    portal_pause_enabled: bool = False,
 ) -> Row:
     return one(
         await conn.fetchrow(
@@ -233,6 +235,7 @@ async def insert_app(
             customer_session_days,
             brand_color,
             logo_url,
+            portal_pause_enabled,
         )
     )
 
@@ -266,6 +269,7 @@ UPDATE apps SET name = coalesce($3, name),
                 gateway_id = coalesce($8, gateway_id),
                 brand_color = coalesce($9, brand_color),
                 logo_url = coalesce($10, logo_url),
+                portal_pause_enabled = coalesce($11, portal_pause_enabled),
                 updated_at = now()
 WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL
 RETURNING *
@@ -284,6 +288,7 @@ async def update_app(
     gateway_id: str | None = None,
     brand_color: str | None = None,
     logo_url: str | None = None,
+    portal_pause_enabled: bool | None = None,
 ) -> Row | None:
     return await conn.fetchrow(
         UPDATE_APP,
@@ -297,6 +302,7 @@ async def update_app(
         gateway_id,
         brand_color,
         logo_url,
+        portal_pause_enabled,
     )
 
 
@@ -379,7 +385,7 @@ async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Row | None:
 async def resolve_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> Row | None:
     return await conn.fetchrow(
         "SELECT id, tenant_id, name, grace_period_days, gateway, gateway_id, brand_color,"
-        " logo_url, allowed_redirect_urls FROM apps"
+        " logo_url, allowed_redirect_urls, portal_pause_enabled FROM apps"
         " WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
         tenant_id,
         app_id,

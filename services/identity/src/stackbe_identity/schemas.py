@@ -109,6 +109,7 @@ class CreateApp(Input, frozen=True):
     customer_session_days: SessionDays = 7
     brand_color: BrandColor | None = None  # the accent of hosted pages
     logo_url: LogoUrl | None = None
+    portal_pause_enabled: bool = False  # customers may pause and resume in the portal
 
 
 class UpdateApp(Input, frozen=True):
@@ -121,6 +122,7 @@ class UpdateApp(Input, frozen=True):
     gateway_id: GatewayId | None = None
     brand_color: BrandColor | None = None
     logo_url: LogoUrl | None = None
+    portal_pause_enabled: bool | None = None
 
 
 class App(Output):
@@ -138,6 +140,7 @@ class App(Output):
     gateway_id: str | None = None  # the connection (gw_...) when the gateway is not the sandbox
     brand_color: str | None = None
     logo_url: str | None = None
+    portal_pause_enabled: bool = False
 
 
 # API keys

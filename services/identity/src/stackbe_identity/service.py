@@ -70,6 +70,7 @@ def app_out(row: asyncpg.Record) -> s.App:
         gateway_id=row["gateway_id"],
         brand_color=row["brand_color"],
         logo_url=row["logo_url"],
+        portal_pause_enabled=row["portal_pause_enabled"],
         grace_period_days=row["grace_period_days"],
         allowed_redirect_urls=list(row["allowed_redirect_urls"]),
         auto_create_customers=row["auto_create_customers"],
@@ -237,6 +238,7 @@ async def create_app(
         data.customer_session_days,
         data.brand_color,
         data.logo_url,
+        data.portal_pause_enabled,
     )
     await outbox.record(
         conn,
@@ -252,6 +254,7 @@ async def create_app(
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
             allowed_redirect_urls=list(row["allowed_redirect_urls"]),
+            portal_pause_enabled=row["portal_pause_enabled"],
         ),
     )
     return app_out(row)
@@ -303,6 +306,7 @@ async def update_app(
         data.gateway_id,
         data.brand_color,
         data.logo_url,
+        data.portal_pause_enabled,
     )
     if row is None:  # archived by a concurrent request since it was read
         raise AppArchived()
@@ -320,6 +324,7 @@ async def update_app(
             brand_color=row["brand_color"],
             logo_url=row["logo_url"],
             allowed_redirect_urls=list(row["allowed_redirect_urls"]),
+            portal_pause_enabled=row["portal_pause_enabled"],
         ),
     )
     return app_out(row)

@@ -23,6 +23,8 @@ NOTICES = {
     "canceled": "Your subscription will end at the end of the current period.",
     "reactivated": "Your subscription will renew as before.",
     "changed": "Your plan has changed.",
+    "paused": "Your subscription is paused: no access and no charges until you resume it.",
+    "resumed": "Your subscription is running again.",
     "scheduled": "Your plan will change at the end of the current period.",
 }
 
@@ -88,6 +90,7 @@ def home_page(
     payments: Sequence[asyncpg.Record],
     return_url: str | None,
     notice: str | None,
+    pause_enabled: bool = False,
 ) -> str:
     back = (
         f'<p><a href="{escape(return_url, quote=True)}">Return to {escape(brand.name or "the app")}'
@@ -124,6 +127,10 @@ def home_page(
         actions.append(_form(f"{base}/cancel", csrf, "Cancel at period end", kind="secondary"))
     if sub["cancel_at_period_end"] and sub["status"] != "canceled":
         actions.append(_form(f"{base}/reactivate", csrf, "Keep my subscription"))
+    if pause_enabled and sub["status"] == "active" and not sub["cancel_at_period_end"]:
+        actions.append(_form(f"{base}/pause", csrf, "Pause", kind="secondary"))
+    if pause_enabled and sub["status"] == "paused":
+        actions.append(_form(f"{base}/resume", csrf, "Resume"))
     choices = [p for p in plans if p.id != plan.id and p.currency == plan.currency]
     change = ""
     if sub["status"] in ("active", "trialing") and choices:

@@ -209,6 +209,7 @@ async def portal_home(
         return Response(None, status_code=303, headers=where)
     assert deps.lookups is not None
     brand = await portal.brand(conn, deps, login.tenant_id, app_id)
+    app = await deps.lookups.app(conn, login.tenant_id, app_id)
     sub = await repo.live_subscription(conn, login.tenant_id, app_id, login.customer_id)
     plan = pending = None
     payments: list[asyncpg.Record] = []
@@ -232,6 +233,7 @@ async def portal_home(
             payments=payments,
             return_url=login.return_url,
             notice=done,
+            pause_enabled=app.portal_pause_enabled,
         )
     )
 
@@ -300,6 +302,16 @@ async def _act(
         if action == "reactivate":
             await subscriptions.reactivate(conn, deps, scope, sub["id"])
             return _back(app_id, "reactivated")
+        if action in ("pause", "resume"):
+            assert deps.lookups is not None
+            if not (await deps.lookups.app(conn, login.tenant_id, app_id)).portal_pause_enabled:
+                text = "Pausing is not offered here. Contact the app to pause your subscription."
+                return _html(message_page("Nothing changed", text, brand), 403)
+            if action == "pause":
+                await subscriptions.pause(conn, deps, scope, sub["id"], s.PauseSubscription())
+                return _back(app_id, "paused")
+            await subscriptions.resume(conn, deps, scope, sub["id"])
+            return _back(app_id, "resumed")
         plan = form.get("plan")
         change = s.ChangePlan(plan_id=plan if isinstance(plan, str) else "")
         after = await subscriptions.change_plan(conn, deps, uow, scope, sub["id"], change)
@@ -329,6 +341,20 @@ async def portal_change_plan(
     return await _act(conn, deps, uow, request, app_id, "change-plan")
 
 
+@post("/portal/{app_id:str}/pause", include_in_schema=False, status_code=303)
+async def portal_pause(
+    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    return await _act(conn, deps, uow, request, app_id, "pause")
+
+
+@post("/portal/{app_id:str}/resume", include_in_schema=False, status_code=303)
+async def portal_resume(
+    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+) -> Response[Any]:
+    return await _act(conn, deps, uow, request, app_id, "resume")
+
+
 PORTAL_ROUTES: list[Any] = [
     create_portal_session,
     enter_portal,
@@ -341,4 +367,6 @@ PORTAL_ROUTES: list[Any] = [
     portal_cancel,
     portal_reactivate,
     portal_change_plan,
+    portal_pause,
+    portal_resume,
 ]

@@ -97,6 +97,7 @@ async def on_app(conn: asyncpg.Connection, event: AppCreated | AppUpdated) -> No
         event.brand_color,
         event.logo_url,
         event.allowed_redirect_urls,
+        event.portal_pause_enabled,
     )
 
 
@@ -142,6 +143,7 @@ class AppInfo:
     brand_color: str | None = None
     logo_url: str | None = None
     allowed_redirect_urls: tuple[str, ...] = ()
+    portal_pause_enabled: bool = False
 
 
 class Lookups:
@@ -172,6 +174,7 @@ class Lookups:
                 row["brand_color"],
                 row["logo_url"],
                 tuple(row["allowed_redirect_urls"]),
+                row["portal_pause_enabled"],
             )
         q = rpc.ResolveApp(tenant_id=tenant_id, app_id=app_id)
         found: rpc.ResolvedApp | None = await self._ask(rpc.RESOLVE_APP, q, rpc.ResolvedApp | None)
@@ -190,6 +193,7 @@ class Lookups:
             found.brand_color,
             found.logo_url,
             found.allowed_redirect_urls,
+            found.portal_pause_enabled,
         )
         return AppInfo(
             found.grace_period_days,
@@ -199,6 +203,7 @@ class Lookups:
             found.brand_color,
             found.logo_url,
             tuple(found.allowed_redirect_urls),
+            found.portal_pause_enabled,
         )
 
     async def portal_link(self, app_id: str, email: str, client_ip: str | None) -> None:

@@ -21,12 +21,13 @@ def one(row: Row | None) -> Row:
 
 UPSERT_APP = """
 INSERT INTO apps (id, tenant_id, grace_period_days, gateway, archived, seen_at, gateway_id,
-                  name, brand_color, logo_url, allowed_redirect_urls)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                  name, brand_color, logo_url, allowed_redirect_urls, portal_pause_enabled)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE SET grace_period_days = excluded.grace_period_days,
     gateway = excluded.gateway, gateway_id = excluded.gateway_id, name = excluded.name,
     brand_color = excluded.brand_color, logo_url = excluded.logo_url,
     allowed_redirect_urls = excluded.allowed_redirect_urls,
+    portal_pause_enabled = excluded.portal_pause_enabled,
     archived = apps.archived OR excluded.archived,
     seen_at = excluded.seen_at
 WHERE apps.seen_at <= excluded.seen_at
