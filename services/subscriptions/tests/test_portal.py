@@ -245,11 +245,19 @@ async def test_the_sign_in_form_refuses_a_post_without_its_token_or_with_a_bad_e
     confirm = await api.call(
         "POST", f"/portal/{app.id}/confirm", ANONYMOUS, data={"token": "x" * 43}
     )
+    shown = await api.call("GET", f"/portal/{app.id}/confirm?token={'y' * 43}", ANONYMOUS)
+    elsewhere = await api.call(  # the page's token, but posted from a browser without its cookie
+        "POST",
+        f"/portal/{app.id}/confirm",
+        ANONYMOUS,
+        data={"token": "y" * 43, "csrf": csrf_of(shown.text)},
+    )
 
     assert form.status_code == 200 and "label for=email" in form.text
     assert bare.status_code == 403 and no_cookie.status_code == 403
     assert bad_email.status_code == 400 and "valid email" in bad_email.text
     assert confirm.status_code == 403 and "set-cookie" not in confirm.headers
+    assert elsewhere.status_code == 403 and "set-cookie" not in elsewhere.headers
 
 
 async def test_pause_and_resume_only_when_the_app_offers_them(api: Api, app: App) -> None:

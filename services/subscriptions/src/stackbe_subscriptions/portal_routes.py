@@ -161,8 +161,11 @@ async def portal_confirm(
     brand = await _app_brand(conn, deps, app_id)
     if brand is None:
         return _html(message_page("Not found", "There is no such portal."), 404)
-    csrf = csrf_token(deps.settings.secret, CONFIRM_PURPOSE, token)
-    return _html(confirm_page(brand, f"/portal/{app_id}", token, csrf))
+    nonce = secrets.token_urlsafe(16)  # binds the form to this browser (login CSRF)
+    csrf = csrf_token(deps.settings.secret, CONFIRM_PURPOSE, f"{token}:{nonce}")
+    expires = int((deps.clock.now() + timedelta(hours=1)).timestamp())
+    cookie = _cookie(app_id, NONCE_COOKIE, nonce, expires, deps)
+    return _html(confirm_page(brand, f"/portal/{app_id}", token, csrf), cookies=[cookie])
 
 
 @post("/portal/{app_id:str}/confirm", include_in_schema=False, status_code=303)
@@ -172,8 +175,10 @@ async def portal_confirm_submit(
     form = await request.form()
     token, given = form.get("token"), form.get("csrf")
     token = token if isinstance(token, str) else ""
-    if not csrf_valid(
-        deps.settings.secret, CONFIRM_PURPOSE, token, given if isinstance(given, str) else None
+    nonce = request.cookies.get(NONCE_COOKIE, "")
+    subject = f"{token}:{nonce}"
+    if not nonce or not csrf_valid(
+        deps.settings.secret, CONFIRM_PURPOSE, subject, given if isinstance(given, str) else None
     ):
         refused = "The form has expired or did not come from this page. Open the link again."
         return _html(message_page("Not signed in", refused), 403)
