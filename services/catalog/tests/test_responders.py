@@ -51,3 +51,21 @@ async def test_a_plan_is_answered_to_its_own_app_only(api, nc):
     assert (found.price_cents, found.status, found.version) == (2900, "active", 1)
     assert await ask(other.tenant_id, other.id, plan["id"]) is None
     assert await ask(app.tenant_id, app.id, "plan_nope") is None
+
+
+async def test_an_apps_active_plans_are_answered_to_that_app_only(api, nc):
+    app, other = new_app(), new_app()
+    product = (await api.product(app))["id"]
+    kept = await api.plan(app, product, name="Pro")
+    old = await api.plan(app, product, name="Old")
+    r = await api.call("POST", f"/v1/plans/{old['id']}/deprecate", app.key())
+    assert r.status_code == 200, r.text
+
+    def ask(tenant_id: str, app_id: str) -> rpc.ActivePlans:
+        return rpc.ActivePlans(tenant_id=tenant_id, app_id=app_id)
+
+    mine = await request(nc, rpc.ACTIVE_PLANS, ask(app.tenant_id, app.id), rpc.PlanList)
+    theirs = await request(nc, rpc.ACTIVE_PLANS, ask(other.tenant_id, app.id), rpc.PlanList)
+
+    assert [p.id for p in mine.plans] == [kept["id"]]
+    assert theirs.plans == []

@@ -10,7 +10,10 @@ from typing import Literal
 
 import msgspec
 
+from .catalog import Plan
+
 __all__ = [
+    "ACTIVE_PLANS",
     "COUNT_ENDPOINTS",
     "DASHBOARD_TOKEN_AUDIENCE",
     "DASHBOARD_TOKEN_ISSUER",
@@ -27,6 +30,7 @@ __all__ = [
     "RESOLVE_KEY",
     "TENANT_LIMIT",
     "USAGE_RECORDED",
+    "ActivePlans",
     "CountEndpoints",
     "EndpointCount",
     "EnrolTenant",
@@ -38,6 +42,7 @@ __all__ = [
     "GetPlan",
     "Jwks",
     "KeysUsed",
+    "PlanList",
     "PortalLink",
     "RedeemLink",
     "Redeemed",
@@ -59,6 +64,8 @@ RESOLVE_APP = "stackbe.rpc.identity.resolve_app.v1"
 JWKS = "stackbe.rpc.identity.jwks.v1"
 RESOLVE_CUSTOMER = "stackbe.rpc.identity.resolve_customer.v1"
 GET_PLAN = "stackbe.rpc.catalog.get_plan.v1"
+# An app's active plans (at most 100, by id): the portal offers them as plan changes.
+ACTIVE_PLANS = "stackbe.rpc.catalog.active_plans.v1"
 GET_ENTITLEMENTS = "stackbe.rpc.entitlements.get.v1"
 # A tenant's payment gateway connection (subscriptions), before an app moves onto it.
 GET_GATEWAY = "stackbe.rpc.subscriptions.get_gateway.v1"
@@ -178,6 +185,17 @@ class RedeemLink(msgspec.Struct, frozen=True, rename="camel"):
 class Redeemed(msgspec.Struct, frozen=True, rename="camel"):
     tenant_id: str
     customer_id: str
+
+
+class ActivePlans(msgspec.Struct, frozen=True, rename="camel"):
+    """The reply is a ``PlanList``."""
+
+    tenant_id: str
+    app_id: str
+
+
+class PlanList(msgspec.Struct, frozen=True):
+    plans: list[Plan]
 
 
 class GetJwks(msgspec.Struct, frozen=True):

@@ -192,8 +192,13 @@ async def brand(conn: asyncpg.Connection, deps: Deps, tenant_id: str, app_id: st
     return Brand(app.name, app.brand_color, app.logo_url)
 
 
-async def active_plans(conn: asyncpg.Connection, login: Login) -> list[Plan]:
-    """The plans a customer may move to, cheapest first."""
+async def active_plans(conn: asyncpg.Connection, deps: Deps, login: Login) -> list[Plan]:
+    """The plans a customer may move to, cheapest first: the catalog's word, or the read
+    model's when the catalog does not answer."""
+    assert deps.lookups is not None
+    with contextlib.suppress(Unavailable):
+        found = await deps.lookups.active_plans(login.tenant_id, login.app_id)
+        return sorted(found, key=lambda p: (p.price_cents, p.id))
     rows = await conn.fetch(
         "SELECT plan FROM plans WHERE tenant_id = $1 AND app_id = $2 AND status = 'active'"
         " ORDER BY price_cents, id",

@@ -234,7 +234,7 @@ async def portal_home(
             sub=sub,
             plan=plan,
             pending=pending,
-            plans=await portal.active_plans(conn, login),
+            plans=await portal.active_plans(conn, deps, login),
             payments=payments,
             return_url=login.return_url,
             notice=done,

@@ -206,6 +206,11 @@ class Lookups:
             found.portal_pause_enabled,
         )
 
+    async def active_plans(self, tenant_id: str, app_id: str) -> list[Plan]:
+        q = rpc.ActivePlans(tenant_id=tenant_id, app_id=app_id)
+        found: rpc.PlanList = await self._ask(rpc.ACTIVE_PLANS, q, rpc.PlanList)
+        return found.plans
+
     async def portal_link(self, app_id: str, email: str, client_ip: str | None) -> None:
         """Identity emails the customer a portal sign-in link (``RemoteError`` carries
         RATE_LIMITED)."""
