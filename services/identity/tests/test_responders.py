@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ import nats
 import pytest
 
 from stackbe_common.apikeys import hash_key
-from stackbe_common.bus import request
+from stackbe_common.bus import RemoteError, request
 from stackbe_common.clock import SystemClock
 from stackbe_common.db import create_pool
 from stackbe_common.infra import NatsServer
@@ -19,6 +20,8 @@ from stackbe_events import rpc
 from stackbe_identity.app import SCHEMA, build_deps
 from stackbe_identity.consumers import responders, subscribe_key_use
 from stackbe_identity.tokens import SigningKeys
+
+from .test_customers import new_app
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +183,29 @@ async def test_a_customer_of_another_app_or_tenant_is_not_resolved(api, nc):
         await customer(nc, tenant_id=other.id, app_id=app, email="x@example.com", create=True)
         is None
     )
+
+
+async def test_a_portal_link_is_mailed_spent_once_and_is_no_app_sign_in_link(api, nc, mailbox):
+    tenant = await api.new_tenant()
+    app = await new_app(api, tenant)
+    made = await api.call(
+        "POST", "/v1/customers", tenant.app_key(app), json={"email": "portal@example.com"}
+    )
+    before = len(mailbox.to("portal@example.com"))
+    ask = rpc.PortalLink(app_id=app, email="Portal@Example.com", client_ip="198.51.100.4")
+
+    await request(nc, rpc.PORTAL_LINK, ask, type(None))
+    mail = await mailbox.wait_for("portal@example.com", after=before)
+    body = mail.get_payload(decode=True).decode()
+    token = re.search(r"/portal/[^/\s]+/confirm\?token=(\S+)", body).group(1)
+    as_app_link = await api.call("POST", f"/v1/apps/{app}/auth/verify", json={"token": token})
+    redeemed = await request(
+        nc, rpc.REDEEM_LINK, rpc.RedeemLink(app_id=app, token=token), rpc.Redeemed
+    )
+    with pytest.raises(RemoteError) as again:
+        await request(nc, rpc.REDEEM_LINK, rpc.RedeemLink(app_id=app, token=token), rpc.Redeemed)
+
+    assert f"/portal/{app}/confirm?token=" in body
+    assert as_app_link.status_code == 401 and as_app_link.json()["code"] == "TOKEN_INVALID"
+    assert redeemed == rpc.Redeemed(tenant_id=tenant.id, customer_id=made.json()["id"])
+    assert again.value.error.code == "TOKEN_ALREADY_USED"

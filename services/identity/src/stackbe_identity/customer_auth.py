@@ -8,6 +8,7 @@ app's ``autoCreateCustomers``, creating) the customer happens after the answer.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -41,6 +42,7 @@ from .service import normalise_email
 from .tokens import hash_secret, new_secret
 
 log = get_logger(__name__)
+_sending: set[asyncio.Task[None]] = set()  # portal links being sent after their answer
 
 
 async def live_app(conn: asyncpg.Connection, app_id: str) -> asyncpg.Record:
@@ -84,13 +86,15 @@ async def request_portal_link(pool: asyncpg.Pool, deps: Deps, q: rpc.PortalLink)
         app = await live_app(conn, q.app_id)
         email = normalise_email(q.email)
         send = await _admit(conn, deps, email, q.client_ip)
-    if send:
-        await _send_link(pool, deps, app, email, None, portal=True)
+    if send:  # after the answer, as for app links: a customer's email takes no longer
+        task = asyncio.create_task(_send_link(pool, deps, app, email, None, portal=True))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
 
 
 async def redeem_portal_link(pool: asyncpg.Pool, deps: Deps, q: rpc.RedeemLink) -> rpc.Redeemed:
     async with pool.acquire() as conn, conn.transaction():
-        session, _ = await verify_link(conn, deps, q.app_id, q.token)
+        session, _ = await verify_link(conn, deps, q.app_id, q.token, "portal")
         app = await live_app(conn, q.app_id)
     return rpc.Redeemed(tenant_id=app["tenant_id"], customer_id=session.customer.id)
 
@@ -126,6 +130,7 @@ async def _send_link(
                 customer["id"],
                 redirect_url,
                 expires,
+                "portal" if portal else "app",
             )
         page = f"/portal/{app['id']}/confirm" if portal else f"/v1/apps/{app['id']}/auth/confirm"
         link = f"{deps.settings.public_url}{page}?{urlencode({'token': token})}"
@@ -158,14 +163,15 @@ async def _session(deps: Deps, app: asyncpg.Record, customer: asyncpg.Record) ->
 
 
 async def verify_link(
-    conn: asyncpg.Connection, deps: Deps, app_id: str, token: str
+    conn: asyncpg.Connection, deps: Deps, app_id: str, token: str, purpose: str = "app"
 ) -> tuple[s.CustomerSession, str | None]:
-    """The session for a link's token, and where the customer asked to be sent back."""
+    """The session for a link's token, and where the customer asked to be sent back. A
+    portal link is no app sign-in link, nor the other way round."""
     app = await live_app(conn, app_id)
     token_hash = hash_secret(token)
     link = await repo.lock_customer_link(conn, app_id, token_hash)
     now = deps.clock.now()
-    if link is None:
+    if link is None or link["purpose"] != purpose:
         raise TokenInvalid()
     if link["used_at"] is not None:
         raise TokenAlreadyUsed()

@@ -518,8 +518,9 @@ async def find_customer_by_email(
 
 
 INSERT_CUSTOMER_LINK = """
-INSERT INTO customer_links (token_hash, tenant_id, app_id, customer_id, redirect_url, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO customer_links (token_hash, tenant_id, app_id, customer_id, redirect_url, expires_at,
+                            purpose)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 
@@ -531,9 +532,17 @@ async def insert_customer_link(
     customer_id: str,
     redirect_url: str | None,
     expires_at: datetime,
+    purpose: str = "app",
 ) -> None:
     await conn.execute(
-        INSERT_CUSTOMER_LINK, token_hash, tenant_id, app_id, customer_id, redirect_url, expires_at
+        INSERT_CUSTOMER_LINK,
+        token_hash,
+        tenant_id,
+        app_id,
+        customer_id,
+        redirect_url,
+        expires_at,
+        purpose,
     )
 
 

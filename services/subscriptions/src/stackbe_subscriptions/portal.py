@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 
 from stackbe_common.access import app_of
-from stackbe_common.errors import InvalidInput, Unavailable
+from stackbe_common.errors import AppNotFound, InvalidInput, Unavailable
 from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.pages import Brand, csrf_token, csrf_valid
 from stackbe_common.scope import Principal, Scope
@@ -32,8 +32,9 @@ from . import repository as repo
 from . import schemas as s
 from .deps import Deps
 from .errors import CustomerNotFound, PlanDeprecated
-from .lifecycle import app_now, sub_of, terms_of
+from .lifecycle import app_now, run_due_until, sub_of, terms_of
 from .machine import Terms
+from .subscriptions import billing_for
 
 __all__ = [
     "COOKIE",
@@ -61,6 +62,9 @@ async def create_link(
 ) -> s.PortalSession:
     tenant_id, app_id = app_of(caller, write=True)
     assert deps.lookups is not None
+    seen = await repo.get_app(conn, tenant_id, app_id)
+    if seen is not None and seen["archived"]:
+        raise AppNotFound()
     app = await deps.lookups.app(conn, tenant_id, app_id)
     if data.return_url is not None and data.return_url not in app.allowed_redirect_urls:
         with contextlib.suppress(Unavailable):  # allowed a moment ago? identity knows
@@ -105,7 +109,8 @@ async def enter(
     now = deps.clock.now()
     link = await conn.fetchrow(
         "UPDATE portal_links SET used_at = $3 WHERE token_hash = $1 AND app_id = $2"
-        " AND used_at IS NULL AND expires_at > $3 RETURNING *",
+        " AND used_at IS NULL AND expires_at > $3"
+        " AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = $2 AND a.archived) RETURNING *",
         _hash(token),
         app_id,
         now,
@@ -167,7 +172,8 @@ async def login_of(
     if not cookie or not has_prefix(app_id, "app"):
         return None
     row = await conn.fetchrow(
-        "SELECT * FROM portal_logins WHERE cookie_hash = $1 AND app_id = $2 AND expires_at > $3",
+        "SELECT * FROM portal_logins l WHERE cookie_hash = $1 AND app_id = $2 AND expires_at > $3"
+        " AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = l.app_id AND a.archived)",
         _hash(cookie),
         app_id,
         deps.clock.now(),
@@ -215,6 +221,7 @@ class Preview:
     amount_cents: int = 0
     at_period_end: bool = False
     grace_days: int = 0
+    by_stripe: bool = False  # Stripe changes it at once and prorates on the next invoice
 
     async def charge(self, amount_cents: int, kind: PaymentKind, at: datetime) -> bool:
         self.amount_cents += amount_cents
@@ -234,11 +241,26 @@ async def preview_change(
         raise PlanDeprecated(f"The plan is {new.status} and takes no new subscriptions")
     assert deps.lookups is not None
     old = await deps.lookups.plan(conn, sub["tenant_id"], sub["app_id"], sub["plan_id"])
+    if sub["stripe_subscription_id"] is not None:
+        machine.refuse_change(sub_of(sub), terms_of(old), terms_of(new))
+        return Preview(by_stripe=True)
     now = await app_now(conn, deps, sub["app_id"])
     preview = Preview()
-    after = await machine.change_plan(
-        sub_of(sub), terms_of(old), terms_of(new), now, preview, None, None
-    )
+    # As the change itself does: first what fell due (a renewal, a trial's end), in a
+    # savepoint rolled back, so the preview writes nothing.
+    trial = conn.transaction()
+    await trial.start()
+    try:
+        locked = await repo.get_subscription(
+            conn, sub["tenant_id"], sub["app_id"], sub["id"], lock=True
+        )
+        assert locked is not None
+        current = await run_due_until(conn, locked, now, billing_for(conn, deps))
+        after = await machine.change_plan(
+            sub_of(current), terms_of(old), terms_of(new), now, preview, None, None
+        )
+    finally:
+        await trial.rollback()
     preview.at_period_end = after.pending_plan_id == new.id
     return preview
 

@@ -53,6 +53,8 @@ def _entitlement(key: str, value: Any) -> str:
 
 def _status(sub: asyncpg.Record) -> str:
     status = sub["status"]
+    if status == "trialing" and sub["cancel_at_period_end"]:
+        return f"Free trial until {_day(sub['trial_end'])}, then it ends"
     if status == "trialing":
         return f"Free trial until {_day(sub['trial_end'])}"
     if status == "active" and sub["cancel_at_period_end"]:
@@ -168,7 +170,12 @@ def change_page(
     *, brand: Brand, base: str, csrf: str, current: Plan, new: Plan, preview: Preview, when: str
 ) -> str:
     """What the change costs, before the customer confirms it."""
-    if preview.at_period_end:
+    if preview.by_stripe:
+        cost = (
+            f"Your plan changes to {escape(new.name)} now. The difference for the rest of this "
+            "period is prorated on your next invoice."
+        )
+    elif preview.at_period_end:
         cost = f"Your plan changes to {escape(new.name)} on {escape(when)}. Nothing is charged now."
     elif preview.amount_cents > 0:
         amount = format_amount(preview.amount_cents, new.currency)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -69,7 +69,7 @@ async def enter_portal(
         text = "This portal link has expired or was used already. Open the portal again."
         return _html(message_page("Link not valid", text), 400)
     value, expires = entered
-    cookie = _cookie(app_id, portal.COOKIE, value, int(expires.timestamp()), deps)
+    cookie = _cookie(app_id, portal.COOKIE, value, _seconds_until(deps, expires), deps)
     return Response(
         None,
         status_code=303,
@@ -84,7 +84,7 @@ async def _signed_in(
     return await portal.login_of(conn, deps, app_id, request.cookies.get(portal.COOKIE))
 
 
-def _cookie(app_id: str, name: str, value: str, expires: int, deps: Deps) -> Cookie:
+def _cookie(app_id: str, name: str, value: str, seconds: int, deps: Deps) -> Cookie:
     return Cookie(
         key=name,
         value=value,
@@ -92,8 +92,12 @@ def _cookie(app_id: str, name: str, value: str, expires: int, deps: Deps) -> Coo
         httponly=True,
         samesite="lax",
         secure=not deps.settings.dev,
-        expires=expires,
+        max_age=seconds,
     )
+
+
+def _seconds_until(deps: Deps, at: datetime) -> int:
+    return max(1, int((at - deps.clock.now()).total_seconds()))
 
 
 async def _app_brand(conn: asyncpg.Connection, deps: Deps, app_id: str) -> Brand | None:
@@ -112,8 +116,7 @@ async def portal_login(conn: Conn, deps: DepsT, app_id: FromPath[str]) -> Respon
         return _html(message_page("Not found", "There is no such portal."), 404)
     nonce = secrets.token_urlsafe(16)
     token = csrf_token(deps.settings.secret, LOGIN_PURPOSE, f"{app_id}:{nonce}")
-    expires = int((deps.clock.now() + timedelta(hours=1)).timestamp())
-    cookie = _cookie(app_id, NONCE_COOKIE, nonce, expires, deps)
+    cookie = _cookie(app_id, NONCE_COOKIE, nonce, 3600, deps)
     return _html(login_page(brand, f"/portal/{app_id}", token), cookies=[cookie])
 
 
@@ -163,8 +166,7 @@ async def portal_confirm(
         return _html(message_page("Not found", "There is no such portal."), 404)
     nonce = secrets.token_urlsafe(16)  # binds the form to this browser (login CSRF)
     csrf = csrf_token(deps.settings.secret, CONFIRM_PURPOSE, f"{token}:{nonce}")
-    expires = int((deps.clock.now() + timedelta(hours=1)).timestamp())
-    cookie = _cookie(app_id, NONCE_COOKIE, nonce, expires, deps)
+    cookie = _cookie(app_id, NONCE_COOKIE, nonce, 3600, deps)
     return _html(confirm_page(brand, f"/portal/{app_id}", token, csrf), cookies=[cookie])
 
 
@@ -191,7 +193,7 @@ async def portal_confirm_submit(
     value, expires = await portal.sign_in(
         conn, deps, found.tenant_id, app_id, found.customer_id, None
     )
-    cookie = _cookie(app_id, portal.COOKIE, value, int(expires.timestamp()), deps)
+    cookie = _cookie(app_id, portal.COOKIE, value, _seconds_until(deps, expires), deps)
     return Response(
         None,
         status_code=303,
@@ -222,9 +224,7 @@ async def portal_home(
         plan = await deps.lookups.plan(conn, login.tenant_id, app_id, sub["plan_id"])
         if sub["pending_plan_id"]:
             pending = await deps.lookups.plan(conn, login.tenant_id, app_id, sub["pending_plan_id"])
-        payments = list(
-            reversed(await repo.list_payments(conn, login.tenant_id, app_id, sub["id"], None, 12))
-        )
+        payments = await repo.recent_payments(conn, login.tenant_id, app_id, sub["id"], 12)
     return _html(
         home_page(
             brand=brand,

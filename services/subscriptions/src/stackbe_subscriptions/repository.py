@@ -318,6 +318,23 @@ async def insert_payment(conn: asyncpg.Connection, *values: Any) -> Row:
     return one(await conn.fetchrow(INSERT_PAYMENT, *values))
 
 
+async def recent_payments(
+    conn: asyncpg.Connection, tenant_id: str, app_id: str, subscription_id: str, limit: int
+) -> list[Row]:
+    """The subscription's newest payments, newest first."""
+    return cast(
+        list[Row],
+        await conn.fetch(
+            "SELECT * FROM payments WHERE tenant_id = $1 AND app_id = $2"
+            " AND subscription_id = $3 ORDER BY id DESC LIMIT $4",
+            tenant_id,
+            app_id,
+            subscription_id,
+            limit,
+        ),
+    )
+
+
 LIST_PAYMENTS = """
 SELECT * FROM payments
 WHERE tenant_id = $1 AND app_id = $2 AND ($3::text IS NULL OR subscription_id = $3)

@@ -277,11 +277,13 @@ async def checkout_page(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> R
 
 
 @get("/checkout/{session_id:str}/cancel", include_in_schema=False)
-async def checkout_canceled(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[str]:
+async def checkout_canceled(conn: Conn, deps: DepsT, session_id: FromPath[str]) -> Response[Any]:
     try:
         session = await checkout.session_row(conn, session_id, None)
     except StackBEError as exc:
         return _html(sandbox.result_page("Checkout not found", exc.message), 404)
+    if session["status"] == "completed":  # paid after all: its page says so
+        return Response(None, status_code=303, headers={"Location": f"/checkout/{session_id}"})
     brand = await sandbox.brand_of(conn, deps, session)
     return _html(sandbox.canceled_page(session, brand))
 
