@@ -21,9 +21,9 @@ ANONYMOUS = Scope(principal=Principal(kind="anonymous"), client_ip="203.0.113.7"
 BACK = "https://shop.example/account"
 
 
-async def allow_back(app: App) -> None:
-    """The app lists BACK among its allowedRedirectUrls (as identity announces it)."""
-    event = AppUpdated(
+async def announce(app: App, kind: type[Any] = AppUpdated, **settings: Any) -> None:
+    """The app as identity announces it (a sandbox app with a 7-day grace period)."""
+    event = kind(
         id=new_id("evt"),
         occurred_at=datetime.now(UTC),
         tenant_id=app.tenant_id,
@@ -31,9 +31,14 @@ async def allow_back(app: App) -> None:
         name="Shop",
         grace_period_days=7,
         gateway="sandbox",
-        allowed_redirect_urls=[BACK],
+        **settings,
     )
     await readmodels.on_app(app.db, event)
+
+
+async def allow_back(app: App) -> None:
+    """The app lists BACK among its allowedRedirectUrls."""
+    await announce(app, allowed_redirect_urls=[BACK])
 
 
 async def signed_in(api: Api, app: App, customer: str) -> tuple[str, httpx.Response]:
@@ -204,18 +209,7 @@ async def test_a_customer_of_one_app_cannot_see_or_act_in_another_apps_portal(
     cookie, _ = await signed_in(api, app, sub["customerId"])
     token = csrf_of((await page(api, f"/portal/{app.id}", cookie)).text)
     other = App(tenant_id=app.tenant_id, id=new_id("app"), db=db)
-    await readmodels.on_app(
-        db,
-        AppCreated(
-            id=new_id("evt"),
-            occurred_at=datetime.now(UTC),
-            tenant_id=other.tenant_id,
-            app_id=other.id,
-            name="Other",
-            grace_period_days=7,
-            gateway="sandbox",
-        ),
-    )
+    await announce(other, AppCreated)
     await other.plan("Pro", 2900)
     theirs = await api.subscribe(other, "Pro")
 
@@ -278,17 +272,7 @@ async def test_pause_and_resume_only_when_the_app_offers_them(api: Api, app: App
     assert ">Pause<" not in home.text
     assert refused.status_code == 403 and (await api.sub(app, sub["id"]))["status"] == "active"
 
-    event = AppUpdated(
-        id=new_id("evt"),
-        occurred_at=datetime.now(UTC),
-        tenant_id=app.tenant_id,
-        app_id=app.id,
-        name="Shop",
-        grace_period_days=7,
-        gateway="sandbox",
-        portal_pause_enabled=True,
-    )
-    await readmodels.on_app(app.db, event)
+    await announce(app, portal_pause_enabled=True)
     offered = await page(api, f"/portal/{app.id}", cookie)
     paused = await post(api, f"/portal/{app.id}/pause", cookie, {"csrf": token})
     while_paused = await page(api, f"/portal/{app.id}?done=paused", cookie)

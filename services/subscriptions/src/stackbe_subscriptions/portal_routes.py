@@ -325,39 +325,22 @@ async def _act(
         return _html(message_page("Nothing changed", exc.message, brand), 409)
 
 
-@post("/portal/{app_id:str}/cancel", include_in_schema=False, status_code=303)
-async def portal_cancel(
-    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
+ACTIONS = frozenset({"cancel", "reactivate", "change-plan", "pause", "resume"})
+
+
+@post("/portal/{app_id:str}/{action:str}", include_in_schema=False, status_code=303)
+async def portal_action(
+    conn: Conn,
+    deps: DepsT,
+    uow: Uow,
+    request: Request[Any, Any, Any],
+    app_id: FromPath[str],
+    action: FromPath[str],
 ) -> Response[Any]:
-    return await _act(conn, deps, uow, request, app_id, "cancel")
-
-
-@post("/portal/{app_id:str}/reactivate", include_in_schema=False, status_code=303)
-async def portal_reactivate(
-    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
-) -> Response[Any]:
-    return await _act(conn, deps, uow, request, app_id, "reactivate")
-
-
-@post("/portal/{app_id:str}/change-plan", include_in_schema=False, status_code=303)
-async def portal_change_plan(
-    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
-) -> Response[Any]:
-    return await _act(conn, deps, uow, request, app_id, "change-plan")
-
-
-@post("/portal/{app_id:str}/pause", include_in_schema=False, status_code=303)
-async def portal_pause(
-    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
-) -> Response[Any]:
-    return await _act(conn, deps, uow, request, app_id, "pause")
-
-
-@post("/portal/{app_id:str}/resume", include_in_schema=False, status_code=303)
-async def portal_resume(
-    conn: Conn, deps: DepsT, uow: Uow, request: Request[Any, Any, Any], app_id: FromPath[str]
-) -> Response[Any]:
-    return await _act(conn, deps, uow, request, app_id, "resume")
+    """The portal's forms: cancel, reactivate, change-plan, pause and resume."""
+    if action not in ACTIONS:
+        return _html(message_page("Not found", "There is no such page."), 404)
+    return await _act(conn, deps, uow, request, app_id, action)
 
 
 PORTAL_ROUTES: list[Any] = [
@@ -369,9 +352,5 @@ PORTAL_ROUTES: list[Any] = [
     portal_confirm_submit,
     portal_home,
     portal_change,
-    portal_cancel,
-    portal_reactivate,
-    portal_change_plan,
-    portal_pause,
-    portal_resume,
+    portal_action,
 ]
