@@ -34,9 +34,9 @@ from stackbe_common.logging import configure_logging
 from stackbe_common.scope import Principal, Scope
 from stackbe_events import identity as ev
 
+from . import apps, service
 from . import repository as repo
 from . import schemas as s
-from . import service
 from .app import SCHEMA, build_deps
 from .config import IdentitySettings
 
@@ -131,7 +131,7 @@ async def _platform(settings: IdentitySettings, owner_email: str) -> tuple[str, 
                 tenant_id=tenant["id"],
                 role="admin",
             )
-            app = await service.create_app(conn, deps, caller, s.CreateApp(name="StackBE Billing"))
+            app = await apps.create_app(conn, deps, caller, s.CreateApp(name="StackBE Billing"))
             key = await service.create_api_key(
                 conn, deps, caller, app.id, s.CreateApiKey(name="StackBE Billing (identity)")
             )

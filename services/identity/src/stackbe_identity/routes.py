@@ -13,7 +13,7 @@ from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
 from stackbe_common.web import Caller, Conn, Json, Uow, parse
 
-from . import auth, service
+from . import apps, auth, service
 from . import schemas as s
 from .deps import Deps
 from .pages import confirm_page, failed_page, signed_in_page
@@ -149,7 +149,7 @@ async def jwks(deps: DepsT) -> dict[str, Any]:
 @post("/v1/apps", status_code=201, summary="Create an app")
 async def create_app(conn: Conn, deps: DepsT, caller: Caller, data: Json[s.CreateApp]) -> s.App:
     body = parse(data, s.CreateApp)
-    return await service.create_app(conn, deps, caller, body)
+    return await apps.create_app(conn, deps, caller, body)
 
 
 @get("/v1/apps", summary="List apps")
@@ -160,14 +160,12 @@ async def list_apps(
     starting_after: After = None,
     includeArchived: FromQuery[bool] = False,
 ) -> Page[s.App]:
-    return await service.list_apps(
-        conn, caller, page_params(limit, starting_after), includeArchived
-    )
+    return await apps.list_apps(conn, caller, page_params(limit, starting_after), includeArchived)
 
 
 @get("/v1/apps/{app_id:str}", summary="Get an app")
 async def get_app(conn: Conn, caller: Caller, app_id: FromPath[str]) -> s.App:
-    return await service.get_app(conn, caller, app_id)
+    return await apps.get_app(conn, caller, app_id)
 
 
 @patch("/v1/apps/{app_id:str}", summary="Update an app")
@@ -175,12 +173,12 @@ async def update_app(
     conn: Conn, deps: DepsT, caller: Caller, app_id: FromPath[str], data: Json[s.UpdateApp]
 ) -> s.App:
     body = parse(data, s.UpdateApp)
-    return await service.update_app(conn, deps, caller, app_id, body)
+    return await apps.update_app(conn, deps, caller, app_id, body)
 
 
 @delete("/v1/apps/{app_id:str}", status_code=200, summary="Archive an app")
 async def archive_app(conn: Conn, deps: DepsT, caller: Caller, app_id: FromPath[str]) -> s.App:
-    return await service.archive_app(conn, deps, caller, app_id)
+    return await apps.archive_app(conn, deps, caller, app_id)
 
 
 # API keys

@@ -30,7 +30,6 @@ from .errors import (
     SignupClosed,
     TenantNotFound,
 )
-from .gateways import find_gateway
 
 MAX_KEY_LIFETIME = timedelta(days=3653)
 
@@ -58,26 +57,6 @@ def member_out(row: asyncpg.Record) -> s.Member:
         email=row["email"],
         role=row["role"],
         created_at=row["created_at"],
-    )
-
-
-def app_out(row: asyncpg.Record) -> s.App:
-    return s.App(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        name=row["name"],
-        gateway=row["gateway"],
-        gateway_id=row["gateway_id"],
-        brand_color=row["brand_color"],
-        logo_url=row["logo_url"],
-        portal_pause_enabled=row["portal_pause_enabled"],
-        grace_period_days=row["grace_period_days"],
-        allowed_redirect_urls=list(row["allowed_redirect_urls"]),
-        auto_create_customers=row["auto_create_customers"],
-        customer_session_days=row["customer_session_days"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        archived_at=row["archived_at"],
     )
 
 
@@ -211,134 +190,21 @@ async def remove_member(
     return member_out(row)
 
 
-# Apps
+# Apps (their use cases are in apps.py; API keys below need these too)
 
 
-async def create_app(
-    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.CreateApp
-) -> s.App:
-    tenant_id = tenant_of(caller, write=True)
-    # One creation at a time per tenant, so two cannot both take the last place (a lock
-    # of its own: the tenant's row stays free for everything else the tenant does).
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('stackbe.apps'), hashtext($1))", tenant_id
-    )
-    apps = await conn.fetchval(
-        "SELECT count(*) FROM apps WHERE tenant_id = $1 AND archived_at IS NULL", tenant_id
-    )
-    await deps.billing.enforce(conn, tenant_id, "apps", apps)
-    row = await repo.insert_app(
-        conn,
-        new_id("app"),
-        tenant_id,
-        data.name.strip(),
-        data.grace_period_days,
-        data.allowed_redirect_urls,
-        data.auto_create_customers,
-        data.customer_session_days,
-        data.brand_color,
-        data.logo_url,
-        data.portal_pause_enabled,
-    )
-    await outbox.record(
-        conn,
-        event(
-            ev.AppCreated,
-            deps,
-            tenant_id,
-            row["id"],
-            name=row["name"],
-            grace_period_days=row["grace_period_days"],
-            gateway=row["gateway"],
-            gateway_id=row["gateway_id"],
-            brand_color=row["brand_color"],
-            logo_url=row["logo_url"],
-            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
-            portal_pause_enabled=row["portal_pause_enabled"],
-        ),
-    )
-    return app_out(row)
-
-
-async def list_apps(
-    conn: asyncpg.Connection, caller: Scope, params: PageParams, include_archived: bool
-) -> Page[s.App]:
-    rows = await repo.list_apps(
-        conn, tenant_of(caller), include_archived, params.starting_after, params.limit + 1
-    )
-    return page_of(rows, params, app_out)
-
-
-async def _app_row(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
+async def app_row(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
     row = await repo.get_app(conn, tenant_id, app_id) if has_prefix(app_id, "app") else None
     if row is None:
         raise AppNotFound()
     return row
 
 
-async def get_app(conn: asyncpg.Connection, caller: Scope, app_id: str) -> s.App:
-    return app_out(await _app_row(conn, tenant_of(caller), app_id))
-
-
-async def _live_app(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
-    row = await _app_row(conn, tenant_id, app_id)
+async def live_app_row(conn: asyncpg.Connection, tenant_id: str, app_id: str) -> asyncpg.Record:
+    row = await app_row(conn, tenant_id, app_id)
     if row["archived_at"] is not None:
         raise AppArchived()
     return row
-
-
-async def update_app(
-    conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str, data: s.UpdateApp
-) -> s.App:
-    tenant_id = tenant_of(caller, write=True)
-    await _live_app(conn, tenant_id, app_id)
-    if data.gateway_id is not None:
-        await find_gateway(deps, tenant_id, data.gateway_id, app_id)
-    row = await repo.update_app(
-        conn,
-        tenant_id,
-        app_id,
-        data.name.strip() if data.name else None,
-        data.grace_period_days,
-        data.allowed_redirect_urls,
-        data.auto_create_customers,
-        data.customer_session_days,
-        data.gateway_id,
-        data.brand_color,
-        data.logo_url,
-        data.portal_pause_enabled,
-    )
-    if row is None:  # archived by a concurrent request since it was read
-        raise AppArchived()
-    await outbox.record(
-        conn,
-        event(
-            ev.AppUpdated,
-            deps,
-            tenant_id,
-            app_id,
-            name=row["name"],
-            grace_period_days=row["grace_period_days"],
-            gateway=row["gateway"],
-            gateway_id=row["gateway_id"],
-            brand_color=row["brand_color"],
-            logo_url=row["logo_url"],
-            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
-            portal_pause_enabled=row["portal_pause_enabled"],
-        ),
-    )
-    return app_out(row)
-
-
-async def archive_app(conn: asyncpg.Connection, deps: Deps, caller: Scope, app_id: str) -> s.App:
-    tenant_id = tenant_of(caller, write=True)
-    await _live_app(conn, tenant_id, app_id)
-    now = deps.clock.now()
-    row = await repo.archive_app(conn, tenant_id, app_id, now)
-    if row is None:  # archived by a concurrent request since it was read
-        raise AppArchived()
-    await outbox.record(conn, event(ev.AppArchived, deps, tenant_id, app_id, archived_at=now))
-    return app_out(row)
 
 
 # API keys (tenant keys when app_id is None, else that app's keys)
@@ -384,7 +250,7 @@ async def create_api_key(
 ) -> s.CreatedApiKey:
     tenant_id = tenant_of(caller, write=True)
     if app_id is not None:
-        await _live_app(conn, tenant_id, app_id)
+        await live_app_row(conn, tenant_id, app_id)
     now = deps.clock.now()
     if data.expires_at is not None and not now < data.expires_at <= now + MAX_KEY_LIFETIME:
         raise InvalidInput("expiresAt must be in the future and within 10 years", field="expiresAt")
@@ -399,7 +265,7 @@ async def list_api_keys(
 ) -> Page[s.ApiKey]:
     tenant_id = tenant_of(caller)
     if app_id is not None:
-        await _app_row(conn, tenant_id, app_id)
+        await app_row(conn, tenant_id, app_id)
     rows = await repo.list_api_keys(
         conn, tenant_id, app_id, params.starting_after, params.limit + 1
     )
@@ -411,7 +277,7 @@ async def revoke_api_key(
 ) -> s.ApiKey:
     tenant_id = tenant_of(caller, write=True)
     if app_id is not None:
-        await _app_row(conn, tenant_id, app_id)
+        await app_row(conn, tenant_id, app_id)
     row = None
     if has_prefix(key_id, "key"):
         row = await repo.revoke_api_key(conn, tenant_id, app_id, key_id, deps.clock.now())
