@@ -21,6 +21,7 @@ from stackbe_events.identity import TenantCreated
 
 from . import customer_auth, customers
 from . import repository as repo
+from .apps import announced
 from .billing import ApiAnswer, BillingNotSetUp, BillingUnavailable
 from .deps import Deps
 from .service import normalise_email
@@ -70,18 +71,7 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             row = await repo.resolve_app(conn, request.tenant_id, request.app_id)
         if row is None:
             return None
-        return rpc.ResolvedApp(
-            app_id=row["id"],
-            tenant_id=row["tenant_id"],
-            grace_period_days=row["grace_period_days"],
-            gateway=row["gateway"],
-            gateway_id=row["gateway_id"],
-            name=row["name"],
-            brand_color=row["brand_color"],
-            logo_url=row["logo_url"],
-            allowed_redirect_urls=list(row["allowed_redirect_urls"]),
-            portal_pause_enabled=row["portal_pause_enabled"],
-        )
+        return rpc.ResolvedApp(app_id=row["id"], tenant_id=row["tenant_id"], **announced(row))
 
     async def resolve_customer(data: bytes) -> rpc.ResolvedCustomer | None:
         q = _resolve_customer.decode(data)
