@@ -49,6 +49,15 @@ def _back(app_id: str, done: str | None = None) -> Response[Any]:
     return Response(None, status_code=303, headers={"Location": where, **HTML_HEADERS})
 
 
+def _signed_in_to(app_id: str, signed_in: tuple[str, datetime], deps: Deps) -> Response[Any]:
+    """Into the portal with a new sign-in's cookie."""
+    value, expires = signed_in
+    cookie = _cookie(app_id, portal.COOKIE, value, _seconds_until(deps, expires), deps)
+    back = _back(app_id)
+    back.cookies = [cookie]
+    return back
+
+
 SIGNED_OUT = "Your sign-in to the portal has expired. Open it again from the app you subscribed in."
 
 
@@ -68,14 +77,7 @@ async def enter_portal(
     if entered is None:
         text = "This portal link has expired or was used already. Open the portal again."
         return _html(message_page("Link not valid", text), 400)
-    value, expires = entered
-    cookie = _cookie(app_id, portal.COOKIE, value, _seconds_until(deps, expires), deps)
-    return Response(
-        None,
-        status_code=303,
-        headers={"Location": f"/portal/{app_id}", **HTML_HEADERS},
-        cookies=[cookie],
-    )
+    return _signed_in_to(app_id, entered, deps)
 
 
 async def _signed_in(
@@ -190,16 +192,8 @@ async def portal_confirm_submit(
     except bus.RemoteError as exc:
         text = f"This sign-in link cannot be used: {exc.error.message}. Ask for a new one."
         return _html(message_page("Link not valid", text), 400)
-    value, expires = await portal.sign_in(
-        conn, deps, found.tenant_id, app_id, found.customer_id, None
-    )
-    cookie = _cookie(app_id, portal.COOKIE, value, _seconds_until(deps, expires), deps)
-    return Response(
-        None,
-        status_code=303,
-        headers={"Location": f"/portal/{app_id}", **HTML_HEADERS},
-        cookies=[cookie],
-    )
+    signed_in = await portal.sign_in(conn, deps, found.tenant_id, app_id, found.customer_id, None)
+    return _signed_in_to(app_id, signed_in, deps)
 
 
 @get("/portal/{app_id:str}", include_in_schema=False)
