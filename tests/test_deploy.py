@@ -1,7 +1,8 @@
 """The deployment files: the Kubernetes base is what deploy/k8s/generate.py writes and
 validates against the Kubernetes schema (kubernetes-validate, strict), each overlay does
-so once built, every service in services/ is in Kubernetes and in docker-compose.yml, and
-no secret is written into a manifest.
+so once built, docker-compose.yml validates against the Compose Specification's schema
+(the copy check-jsonschema ships), every service in services/ is in Kubernetes and in
+compose, and no secret is written into a manifest.
 
 Overlays are built here the way ``kubectl apply -k`` builds them, for the fields they use:
 namespace, images, replicas and JSON 6902 patches selected by kind and name."""
@@ -9,10 +10,13 @@ namespace, images, replicas and JSON 6902 patches selected by kind and name."""
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -134,6 +138,26 @@ def test_each_overlay_builds_into_valid_kubernetes(overlay: str) -> None:
     else:
         assert gateway["spec"]["replicas"] == 3 and hpa["spec"]["minReplicas"] == 3
         assert by[("Ingress", "stackbe-gateway")]["spec"]["tls"][0]["secretName"]
+
+
+def _compose_errors(doc: dict[str, Any]) -> list[str]:
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads((vendor / "compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(
+        schema, format_checker=jsonschema.FormatChecker()
+    )
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def test_the_compose_file_is_valid_compose() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert _compose_errors(compose) == []
+    broken = copy.deepcopy(compose)
+    broken["services"]["identity"]["healthcheck"]["test"] = {"curl": "/health"}
+    broken["services"]["gateway"]["restart_policy"] = "always"
+    errors = _compose_errors(broken)  # the schema does refuse what is wrong
+    assert any("healthcheck.test" in e for e in errors), errors
+    assert any("'restart_policy' was unexpected" in e for e in errors), errors
 
 
 def test_every_service_is_deployed_in_kubernetes_and_in_compose() -> None:
