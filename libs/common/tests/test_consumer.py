@@ -10,6 +10,7 @@ from nats.js.errors import NotFoundError
 
 from stackbe_common.bus import ensure_stream
 from stackbe_common.consumer import Consumer, PermanentError
+from stackbe_common.stopping import Stopping
 from stackbe_events import encode
 
 from .events import CONTEXT, ThingHappened
@@ -198,3 +199,48 @@ async def test_side_by_side_handling_handles_each_message_once(things, js, strea
     assert await count(things, "SELECT count(*) FROM things") == 40
     assert await count(things, "SELECT count(DISTINCT event_id) FROM things") == 40
     assert 1 < most <= 4
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_asked_to_stop_it_finishes_the_message_in_hand_and_gives_back_the_rest(
+    things, js, stream, concurrency
+):
+    for n in range(6):
+        await js.publish(SUBJECT, encode(thing(n)))
+    started, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held_insert(conn: asyncpg.Connection, event: ThingHappened) -> None:
+        started.set()
+        await go_on.wait()
+        await insert_thing(conn, event)
+
+    name = f"c_{secrets.token_hex(3)}"
+    first = Consumer(
+        name=name,
+        context=CONTEXT,
+        pool=things,
+        js=js,
+        handlers={ThingHappened: held_insert},
+        batch=6,
+        concurrency=concurrency,
+    )
+    stopping = Stopping()
+    task = asyncio.create_task(first.run(stopping))
+    await asyncio.wait_for(started.wait(), 10)
+    stopping.request()
+    go_on.set()
+    await asyncio.wait_for(task, 10)  # it returns by itself
+    finished = await count(things, "SELECT count(*) FROM things")
+    assert finished == concurrency  # the messages in hand, and no more
+    info = await js.consumer_info(stream, name)
+    assert (info.num_pending, info.num_ack_pending) == (0, 6 - finished)  # given back
+    second = Consumer(
+        name=name, context=CONTEXT, pool=things, js=js, handlers={ThingHappened: insert_thing}
+    )
+    task = run(second)
+    try:  # what was given back comes again at once, well within the 30 s ack wait
+        await wait_for(lambda: _all_acked(js, stream, name), timeout=10)
+    finally:
+        await stop(task)
+    rows = await count(things, "SELECT count(DISTINCT n) FROM things")
+    assert (rows, await count(things, "SELECT count(*) FROM things")) == (6, 6)

@@ -19,6 +19,7 @@ import nats
 from stackbe_common import bus
 from stackbe_common.clock import SystemClock
 from stackbe_common.ids import new_id
+from stackbe_common.stopping import Stopping
 from stackbe_common.testing.fake_stripe import FakeStripe, signature
 from stackbe_events import rpc
 from stackbe_events.catalog import Plan, PlanCreated
@@ -26,7 +27,7 @@ from stackbe_subscriptions.config import SubscriptionsSettings
 from stackbe_subscriptions.consumers import catalog_handlers, responders
 from stackbe_subscriptions.deps import Deps
 from stackbe_subscriptions.readmodels import Lookups
-from stackbe_subscriptions.reconcile import reconcile_periodically
+from stackbe_subscriptions.reconcile import reconcile, reconcile_periodically
 from stackbe_subscriptions.stripe_api import StripeHttp
 
 from .conftest import App
@@ -586,15 +587,16 @@ async def test_the_worker_reconciles_every_so_often(
     nc = await nats.connect(nats_url)
     http = StripeHttp(fake.url, 5)
     deps = Deps(settings=settings, clock=SystemClock(), lookups=Lookups(nc, 1), stripe=http)
-    job = asyncio.create_task(reconcile_periodically(pool, deps))
+    stopping = Stopping()
+    job = asyncio.create_task(reconcile_periodically(pool, deps, stopping))
     try:
         for _ in range(100):
             if (await sapi.sub(app, sub["id"]))["cancelAtPeriodEnd"]:
                 break
             await asyncio.sleep(0.05)
     finally:
-        job.cancel()
-        await asyncio.gather(job, return_exceptions=True)
+        stopping.request()
+        await asyncio.wait_for(job, 5)  # asked to stop, the job returns
         await http.close()
         await nc.close()
 
@@ -604,6 +606,33 @@ async def test_the_worker_reconciles_every_so_often(
 class _Done:
     def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+async def test_a_connection_stripe_refuses_does_not_stop_the_others(
+    sapi: RecordingApi,
+    fake: FakeStripe,
+    db: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    nats_url: str,
+    stripe_settings: SubscriptionsSettings,
+) -> None:
+    revoked = await stripe_app(sapi, fake, db)
+    del fake.keys[revoked.secret_key]  # the key was rolled in Stripe's dashboard
+    app = await stripe_app(sapi, fake, db)
+    await app.plan("Pro", 2900)
+    sub, stripe_id = await paid(sapi, fake, app)
+    fake.get(stripe_id)["cancel_at_period_end"] = True
+    nc = await nats.connect(nats_url)
+    http = StripeHttp(fake.url, 5)
+    deps = Deps(settings=stripe_settings, clock=SystemClock(), lookups=Lookups(nc, 1), stripe=http)
+    try:
+        done = {d.gateway_id: d for d in await reconcile(pool, deps)}
+    finally:
+        await http.close()
+        await nc.close()
+    assert (done[revoked.gateway_id].error or "").startswith("Stripe refused to list")
+    assert (done[app.gateway_id].repaired, done[app.gateway_id].error) == (1, None)
+    assert (await sapi.sub(app, sub["id"]))["cancelAtPeriodEnd"] is True
 
 
 async def _reconcile(settings: SubscriptionsSettings, gateway_id: str, seen: Seen) -> _Done:

@@ -1,5 +1,6 @@
 """Nothing lost: a burst of events through JetStream, a hanging endpoint beside a healthy
-one, and a delivery worker killed with SIGKILL in the middle of a delivery."""
+one, a delivery worker killed with SIGKILL in the middle of a delivery, and one stopped
+with SIGTERM in the middle of a burst."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ import msgspec
 import nats
 import pytest
 from aiohttp import web
+from nats.js import JetStreamContext
 
 from stackbe_common import bus
 from stackbe_common.consumer import Consumer
 from stackbe_common.ids import new_id
-from stackbe_events import encode
+from stackbe_common.testing.plugin import fresh_nats_server
+from stackbe_events import encode, stream_for
 from stackbe_webhooks.delivery import DeliveryWorker
 from stackbe_webhooks.fanout import handlers
 
 BURST = 1000
+SIGTERM_BURST = 300
 
 
 async def _until(probe, seconds: float, what: str) -> None:
@@ -141,12 +145,9 @@ def worker_process(wh_database_url, wh_nats_url, internal_secret, settings):
     }
     children: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**more: str) -> subprocess.Popen[bytes]:
         child = subprocess.Popen(
-            [sys.executable, "-m", "stackbe_webhooks", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "stackbe_webhooks", "worker"], env={**env, **more}
         )
         children.append(child)
         return child
@@ -190,3 +191,60 @@ async def test_a_worker_killed_mid_delivery_delivers_after_restart_with_the_same
             break
         await asyncio.sleep(0.05)
     assert await delivered()
+
+
+async def _given_back(js: JetStreamContext, stream: str) -> None:
+    """Each message the stopped worker still held was given back (naked), so it is
+    delivered again at once; one merely dropped would wait out the 30 s ack wait."""
+    held = (await js.consumer_info(stream, "webhooks")).num_ack_pending
+    if held == 0:
+        return
+    _, subjects = stream_for("identity")
+    sub = await js.pull_subscribe(subjects, durable="webhooks", stream=stream)
+    try:
+        again = await sub.fetch(held, timeout=5)
+        assert len(again) == held
+        assert {m.metadata.num_delivered for m in again} == {2}
+        for msg in again:
+            await msg.nak()  # for the restarted worker
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_sigterm_mid_burst_loses_no_event_and_drops_no_delivery_in_flight(
+    app, receivers, worker_process
+):
+    """The worker is fanning out and delivering a burst when SIGTERM comes. It exits 0,
+    holding no message (each acked, or given back), and each delivery it had in flight is
+    finished and recorded; restarted, it delivers the rest, and each webhook arrives once."""
+
+    async def slowly(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.05)
+        return web.Response(status=200)
+
+    receiver = await receivers(slowly)
+    await app.endpoint(receiver.url)
+    events = [app.customer_created(n) for n in range(SIGTERM_BURST)]
+    wanted = {e.id for e in events}
+    with fresh_nats_server() as nats_url:  # a stream that holds this burst only
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            stream = await bus.ensure_stream(js, "identity")
+            await asyncio.gather(*(js.publish(e.subject, encode(e)) for e in events))
+            first = worker_process(STACKBE_NATS_URL=nats_url)
+            await _until(lambda: len(receiver.received) >= 20, 120, "deliveries under way")
+            first.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(first.wait, 60) == 0
+            await _given_back(js, stream)
+            seen = set(receiver.ids)
+            assert len(seen) < SIGTERM_BURST  # the signal did come mid-burst
+            for message_id in seen:  # what was in flight was finished and recorded
+                [delivery] = (await app.message(message_id))["deliveries"]
+                assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
+            worker_process(STACKBE_NATS_URL=nats_url)
+            await _until(lambda: set(receiver.ids) == wanted, 180, "the rest of the burst")
+        finally:
+            await nc.close()
+    counts = Counter(receiver.ids)
+    assert set(counts) == wanted and set(counts.values()) == {1}, counts.most_common(3)

@@ -25,6 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from stackbe_events import Event, UnknownSubject, decode, stream_for
 
 from .logging import get_logger
+from .stopping import Stopping
 
 __all__ = ["Consumer", "Handler", "PermanentError", "backoff_for"]
 
@@ -78,11 +79,14 @@ class Consumer:
         # own transaction: for handlers that do not depend on the order of messages.
         self._concurrency = concurrency
 
-    async def run(self) -> None:
-        """Fetch and handle until cancelled; survive outages with a pause."""
+    async def run(self, stopping: Stopping | None = None) -> None:
+        """Fetch and handle until stopping is asked (or cancelled); survive outages with a
+        pause. Asked to stop, it finishes the message in hand and naks the fetched ones
+        it has not started, so that another replica takes them at once."""
+        stopping = stopping or Stopping()
         sub: JetStreamContext.PullSubscription | None = None
         try:
-            while True:
+            while not stopping.requested:
                 try:
                     if sub is None:
                         sub = await self._subscribe()
@@ -92,26 +96,32 @@ class Consumer:
                         continue
                     if self._concurrency == 1:
                         for msg in msgs:
-                            await self.handle(msg)
+                            await self._handle_unless_stopping(msg, stopping)
                     else:
-                        await self._handle_side_by_side(msgs)
+                        await self._handle_side_by_side(msgs, stopping)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # NATS or Postgres away: wait and go on
                     log.warning("consumer.failed", consumer=self.name, error=repr(exc))
                     sub = None
-                    await asyncio.sleep(1.0)
+                    await stopping.pause(1.0)
         finally:
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
-    async def _handle_side_by_side(self, msgs: list[Msg]) -> None:
+    async def _handle_unless_stopping(self, msg: Msg, stopping: Stopping) -> None:
+        if stopping.requested:
+            await msg.nak()  # given back: redelivered now, here or to another replica
+        else:
+            await self.handle(msg)
+
+    async def _handle_side_by_side(self, msgs: list[Msg], stopping: Stopping) -> None:
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(msg: Msg) -> None:
             async with gate:
-                await self.handle(msg)
+                await self._handle_unless_stopping(msg, stopping)
 
         await asyncio.gather(*(one(m) for m in msgs))
 

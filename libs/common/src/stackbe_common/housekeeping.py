@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from .logging import get_logger
+from .stopping import Stopping
 
 __all__ = ["Job", "run_periodically"]
 
@@ -17,13 +17,17 @@ log = get_logger(__name__)
 Job = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 
-async def run_periodically(pool: asyncpg.Pool, seconds: float, *jobs: Job) -> None:
-    """Run ``jobs`` now and then every ``seconds``; a failure is logged and retried later."""
-    while True:
+async def run_periodically(
+    pool: asyncpg.Pool, seconds: float, *jobs: Job, stopping: Stopping | None = None
+) -> None:
+    """Run ``jobs`` now and then every ``seconds`` until stopping is asked; a failure is
+    logged and retried later."""
+    stopping = stopping or Stopping()
+    while not stopping.requested:
         try:
             async with pool.acquire() as conn:
                 for job in jobs:
                     await job(conn)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("housekeeping.failed", error=repr(exc))
-        await asyncio.sleep(seconds)
+        await stopping.pause(seconds)

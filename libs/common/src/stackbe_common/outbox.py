@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from stackbe_events import Event, encode
 
 from .logging import get_logger
+from .stopping import Stopping
 
 __all__ = ["OutboxRelay", "PendingBatch", "record"]
 
@@ -85,10 +86,11 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
 
-    async def publish_pending(self) -> int:
-        """Publish every unpublished row; return how many were published."""
+    async def publish_pending(self, stopping: Stopping | None = None) -> int:
+        """Publish every unpublished row (or stop between batches when asked); return how
+        many were published."""
         total = 0
-        while True:
+        while stopping is None or not stopping.requested:
             async with self._pool.acquire() as conn, conn.transaction():
                 batch = await claim(conn, self._batch_size)
                 if not batch.rows:
@@ -97,22 +99,27 @@ class OutboxRelay:
                 await batch.mark()
             total += len(batch.rows)
             log.debug("outbox.published", count=len(batch.rows))
+        return total
 
-    async def run(self) -> None:
-        """Relay until cancelled; survive Postgres and NATS outages with backoff."""
+    async def run(self, stopping: Stopping | None = None) -> None:
+        """Relay until stopping is asked (or cancelled); survive Postgres and NATS outages
+        with backoff. Asked to stop, it finishes the batch it holds."""
+        stopping = stopping or Stopping()
+        stopping.wakes(self._wake)
         backoff = self._poll
         listener: asyncpg.Connection | None = None
         channel = f"stackbe_outbox_{self._schema}"
         pruned_at = 0.0
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not stopping.requested:
                 try:
                     if listener is None or listener.is_closed():
                         listener = await self._pool.acquire()
                         await listener.add_listener(channel, self._on_notify)
-                    self._wake.clear()
-                    count = await self.publish_pending()
+                    if not stopping.requested:
+                        self._wake.clear()
+                    count = await self.publish_pending(stopping)
                     if count:
                         log.info("outbox.relayed", count=count)
                     if loop.time() - pruned_at > 60:
@@ -130,7 +137,7 @@ class OutboxRelay:
                         with contextlib.suppress(Exception):
                             await self._pool.release(listener)
                         listener = None
-                    await asyncio.sleep(backoff)
+                    await stopping.pause(backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
             if listener is not None:

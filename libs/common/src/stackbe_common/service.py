@@ -1,7 +1,10 @@
 """The command line every service shares: ``python -m stackbe_<name> serve|worker|migrate``.
 
 - ``serve``: the HTTP app on granian (``--host``, ``--port``, ``--workers``).
-- ``worker``: background work (outbox relay, consumers, request-reply responders).
+- ``worker``: background work (outbox relay, consumers, request-reply responders). On
+  SIGTERM or SIGINT it is asked to stop: its loops finish what they hold and return, and
+  whatever still runs after ``STACKBE_SHUTDOWN_GRACE_SECONDS`` is cancelled. (``serve``'s
+  granian stops taking connections and finishes the requests in flight by itself.)
 - ``migrate``: apply the service's SQL migrations and exit.
 
 Settings are read from the environment once, here, so a missing variable stops the
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +29,7 @@ from .config import load_or_exit
 from .crypto import Keyring
 from .logging import configure_logging, get_logger
 from .migrations import migrate
+from .stopping import Stopping
 
 __all__ = ["DEFAULT_PORTS", "Command", "ServiceSettings", "ServiceSpec", "main"]
 
@@ -61,6 +66,8 @@ class ServiceSettings(BaseSettings, frozen=True, kw_only=True):
     database_url: str
     encryption_key: str
     database_pool_size: int = 10  # Postgres connections per process, at most
+    # A worker asked to stop finishes its work in hand within this, or is cancelled.
+    shutdown_grace_seconds: float = 25.0
 
     @property
     def keyring(self) -> Keyring:
@@ -80,7 +87,7 @@ class ServiceSpec(msgspec.Struct, frozen=True):
     name: str
     settings: type[ServiceSettings]
     app_factory: str  # "module:function", a granian factory taking no arguments
-    worker: Callable[[ServiceSettings], Awaitable[None]] | None = None
+    worker: Callable[[ServiceSettings, Stopping], Awaitable[None]] | None = None
     migrations: Path | None = None
     commands: tuple[Command, ...] = ()
 
@@ -137,16 +144,28 @@ async def run_migrations(settings: ServiceSettings, schema: str, directory: Path
         await conn.close()
 
 
-async def run_until_signal(work: Awaitable[None]) -> None:
-    """Run ``work`` until SIGTERM or SIGINT, then cancel it and let it clean up."""
+async def run_until_signal(work: Callable[[Stopping], Awaitable[None]], grace: float) -> None:
+    """Run ``work`` until SIGTERM or SIGINT; then ask it to stop, and cancel it if it has
+    not returned ``grace`` seconds later (or at a second signal)."""
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(work)
+    stopping = Stopping()
+    task = asyncio.ensure_future(work(stopping))
+
+    def stop() -> None:
+        if stopping.requested:
+            task.cancel()
+            return
+        log.info("worker.stopping", grace_seconds=grace)
+        stopping.request()
+        loop.call_later(grace, task.cancel)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await task
+        log.info("worker.stopped", cancelled=False)
     except asyncio.CancelledError:
-        log.info("worker.stopped")
+        log.info("worker.stopped", cancelled=True)
 
 
 def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
@@ -158,7 +177,8 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         if spec.worker is None:
             raise SystemExit(f"stackbe_{spec.name} has no worker")
-        asyncio.run(run_until_signal(spec.worker(settings)))
+        work = functools.partial(spec.worker, settings)
+        asyncio.run(run_until_signal(work, settings.shutdown_grace_seconds))
     elif args.command == "serve":
         serve_http(spec.app_factory, args)
     else:

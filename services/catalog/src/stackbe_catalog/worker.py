@@ -11,6 +11,7 @@ from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_common.stopping import Stopping
 from stackbe_events.subscriptions import GatewayPriceCreated
 
 from .app import SCHEMA
@@ -21,7 +22,7 @@ from .usage import SUBSCRIPTION_HANDLERS
 HOUSEKEEPING_SECONDS = 600
 
 
-async def run_worker(settings: ServiceSettings) -> None:
+async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-catalog-worker")
     js = nc.jetstream()
@@ -31,7 +32,7 @@ async def run_worker(settings: ServiceSettings) -> None:
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             tasks.create_task(
                 Consumer(
                     name="catalog",
@@ -41,7 +42,9 @@ async def run_worker(settings: ServiceSettings) -> None:
                     handlers={**SUBSCRIPTION_HANDLERS, GatewayPriceCreated: on_price_created},
                 ).run()
             )
-            tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
+            tasks.create_task(
+                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, stopping=stopping)
+            )
     finally:
         await asyncio.shield(nc.drain())
         await pool.close()

@@ -18,6 +18,7 @@ from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_common.stopping import Stopping
 from stackbe_events import rpc
 from stackbe_events.entitlements import CustomerEntitlements
 
@@ -46,7 +47,7 @@ def responders(nc: NATS, pool: asyncpg.Pool) -> list[Responder]:
     return [Responder(nc, rpc.GET_ENTITLEMENTS, QUEUE, get)]
 
 
-async def run_worker(settings: ServiceSettings) -> None:
+async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     assert isinstance(settings, EntitlementsSettings)
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-entitlements-worker")
@@ -58,13 +59,15 @@ async def run_worker(settings: ServiceSettings) -> None:
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             for context, table in by_context.items():
                 consumer = Consumer(
                     name="entitlements", context=context, pool=pool, js=js, handlers=table
                 )
-                tasks.create_task(consumer.run())
-            tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
+                tasks.create_task(consumer.run(stopping))
+            tasks.create_task(
+                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, stopping=stopping)
+            )
     finally:
         await asyncio.shield(nc.drain())
         await pool.close()

@@ -12,6 +12,7 @@ from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_common.stopping import Stopping
 
 from . import repository as repo
 from .app import SCHEMA, build_deps
@@ -21,7 +22,7 @@ from .consumers import billing_handlers, responders, subscribe_key_use
 HOUSEKEEPING_SECONDS = 600  # expired sign-in rows and idempotency records
 
 
-async def run_worker(settings: ServiceSettings) -> None:
+async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     assert isinstance(settings, IdentitySettings)
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-identity-worker")
@@ -34,7 +35,7 @@ async def run_worker(settings: ServiceSettings) -> None:
             await responder.start()
         await subscribe_key_use(nc, pool)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             tasks.create_task(
                 Consumer(
                     name="identity-billing",
@@ -45,7 +46,13 @@ async def run_worker(settings: ServiceSettings) -> None:
                 ).run()
             )
             tasks.create_task(
-                run_periodically(pool, HOUSEKEEPING_SECONDS, repo.prune_expired, idempotency.prune)
+                run_periodically(
+                    pool,
+                    HOUSEKEEPING_SECONDS,
+                    repo.prune_expired,
+                    idempotency.prune,
+                    stopping=stopping,
+                )
             )
     finally:
         await deps.billing.close()

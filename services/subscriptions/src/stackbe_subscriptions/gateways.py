@@ -14,6 +14,7 @@ from stackbe_common.ids import has_prefix, new_id
 from stackbe_common.logging import get_logger
 from stackbe_common.pagination import Page, PageParams, page_of
 from stackbe_common.scope import Scope
+from stackbe_common.uow import UnitOfWork
 
 from . import gateway_repository as repo
 from . import schemas as s
@@ -48,8 +49,10 @@ def gateway_out(row: asyncpg.Record) -> s.Gateway:
 
 
 async def connect_stripe(
-    conn: asyncpg.Connection, deps: Deps, caller: Scope, data: s.ConnectStripe
+    uow: UnitOfWork, deps: Deps, caller: Scope, data: s.ConnectStripe
 ) -> s.Gateway:
+    """Check the key with Stripe, then store the connection. Stripe is asked before the
+    request takes a pooled connection, so a slow Stripe holds none."""
     tenant_id = tenant_of(caller, write=True)
     assert deps.stripe is not None
     gateway_id = new_id("gw")
@@ -64,7 +67,7 @@ async def connect_stripe(
         raise StripeFailed(f"Stripe refused to read the account: {reason}") from exc
     livemode = is_live_key(data.secret_key)
     row = await repo.insert_gateway(
-        conn,
+        await uow.connection(),
         gateway_id,
         tenant_id,
         "stripe",

@@ -13,6 +13,7 @@ import asyncpg
 
 from stackbe_common.errors import StackBEError
 from stackbe_common.logging import get_logger
+from stackbe_common.stopping import Stopping
 
 from . import gateway_repository as grepo
 from . import schemas as s
@@ -72,39 +73,51 @@ async def _one(
 async def reconcile(
     pool: asyncpg.Pool, deps: Deps, gateway_id: str | None = None
 ) -> list[s.Reconciled]:
+    """Reconcile every live connection (or one); a connection Stripe refuses (a revoked
+    key, say) is logged and reported, and the others are still reconciled."""
     async with pool.acquire() as conn:
         gateways = await grepo.live_gateways(conn, gateway_id)
     done = []
     for gateway in gateways:
-        async with pool.acquire() as conn:
-            account = await open_account(conn, deps, gateway["id"])
-            ours = await grepo.stripe_subscription_ids(conn, gateway["id"])
-        checked = repaired = 0
-        seen = set()
-        async for theirs in account.subscriptions():
-            checked += 1
-            seen.add(theirs["id"])
-            try:
-                repaired += await _one(pool, deps, gateway, account, theirs)
-            except StackBEError as exc:
-                log.warning(
-                    "stripe.reconcile_failed",
-                    gateway_id=gateway["id"],
-                    stripe_id=theirs["id"],
-                    error=exc.message,
-                )
-        for missing in sorted(ours - seen):
-            log.warning("stripe.subscription_missing", gateway_id=gateway["id"], stripe_id=missing)
-        log.info(
-            "stripe.reconcile_done", gateway_id=gateway["id"], checked=checked, repaired=repaired
-        )
-        done.append(s.Reconciled(gateway_id=gateway["id"], checked=checked, repaired=repaired))
+        try:
+            done.append(await _reconcile_gateway(pool, deps, gateway))
+        except StackBEError as exc:  # Stripe's answer, reworded; never the key itself
+            log.warning("stripe.reconcile_failed", gateway_id=gateway["id"], error=exc.message)
+            failed = s.Reconciled(
+                gateway_id=gateway["id"], checked=0, repaired=0, error=exc.message
+            )
+            done.append(failed)
     return done
 
 
-async def reconcile_periodically(pool: asyncpg.Pool, deps: Deps) -> None:
-    while True:
-        await asyncio.sleep(deps.settings.stripe_reconcile_seconds)
+async def _reconcile_gateway(
+    pool: asyncpg.Pool, deps: Deps, gateway: asyncpg.Record
+) -> s.Reconciled:
+    async with pool.acquire() as conn:
+        account = await open_account(conn, deps, gateway["id"])
+        ours = await grepo.stripe_subscription_ids(conn, gateway["id"])
+    checked = repaired = 0
+    seen = set()
+    async for theirs in account.subscriptions():
+        checked += 1
+        seen.add(theirs["id"])
+        try:
+            repaired += await _one(pool, deps, gateway, account, theirs)
+        except StackBEError as exc:
+            log.warning(
+                "stripe.reconcile_failed",
+                gateway_id=gateway["id"],
+                stripe_id=theirs["id"],
+                error=exc.message,
+            )
+    for missing in sorted(ours - seen):
+        log.warning("stripe.subscription_missing", gateway_id=gateway["id"], stripe_id=missing)
+    log.info("stripe.reconcile_done", gateway_id=gateway["id"], checked=checked, repaired=repaired)
+    return s.Reconciled(gateway_id=gateway["id"], checked=checked, repaired=repaired)
+
+
+async def reconcile_periodically(pool: asyncpg.Pool, deps: Deps, stopping: Stopping) -> None:
+    while not await stopping.pause(deps.settings.stripe_reconcile_seconds):
         try:
             await reconcile(pool, deps)
         except asyncio.CancelledError:

@@ -219,10 +219,10 @@ async def advance_clock(
 
 @post("/v1/gateways/stripe", status_code=201, summary="Connect a Stripe account")
 async def connect_stripe(
-    conn: Conn, deps: DepsT, caller: Caller, data: Json[s.ConnectStripe]
+    uow: Uow, deps: DepsT, caller: Caller, data: Json[s.ConnectStripe]
 ) -> s.Gateway:
     body = parse(data, s.ConnectStripe)
-    return await gateways.connect_stripe(conn, deps, caller, body)
+    return await gateways.connect_stripe(uow, deps, caller, body)
 
 
 @get("/v1/gateways", summary="List the tenant's payment gateway connections")

@@ -139,10 +139,11 @@ class Gateway(Output):
     created_at: datetime
 
 
-class Reconciled(Output):
+class Reconciled(Output, omit_defaults=True):
     gateway_id: str
     checked: int
     repaired: int
+    error: str | None = None  # why Stripe could not be read for this connection
 
 
 class StripeEventTaken(Output, omit_defaults=False):

@@ -18,6 +18,7 @@ from stackbe_common.housekeeping import run_periodically
 from stackbe_common.logging import get_logger
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_common.stopping import Stopping
 
 from . import repository as repo
 from .app import SCHEMA
@@ -69,16 +70,16 @@ async def run_due_once(pool: asyncpg.Pool, deps: Deps, skip: Collection[str] = (
         return sub_id
 
 
-async def scheduler(pool: asyncpg.Pool, deps: Deps) -> None:
-    """Run due transitions as they fall due; replicas share the work through SKIP LOCKED.
-    A subscription whose transition fails is set aside for a while, so that it cannot
-    hold up the others."""
+async def scheduler(pool: asyncpg.Pool, deps: Deps, stopping: Stopping) -> None:
+    """Run due transitions as they fall due, until stopping is asked (each in its own
+    transaction); replicas share the work through SKIP LOCKED. A subscription whose
+    transition fails is set aside for a while, so that it cannot hold up the others."""
     failing: dict[str, float] = {}
     loop = asyncio.get_running_loop()
-    while True:
+    while not stopping.requested:
         failing = {k: until for k, until in failing.items() if until > loop.time()}
         try:
-            while await run_due_once(pool, deps, failing) is not None:
+            while not stopping.requested and await run_due_once(pool, deps, failing):
                 pass
         except asyncio.CancelledError:
             raise
@@ -88,10 +89,10 @@ async def scheduler(pool: asyncpg.Pool, deps: Deps) -> None:
             continue
         except Exception as exc:  # Postgres or NATS away: log, wait, go on
             log.warning("scheduler.failed", error=repr(exc))
-        await asyncio.sleep(IDLE_SECONDS)
+        await stopping.pause(IDLE_SECONDS)
 
 
-async def run_worker(settings: ServiceSettings) -> None:
+async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     assert isinstance(settings, SubscriptionsSettings)
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-subscriptions-worker")
@@ -121,12 +122,14 @@ async def run_worker(settings: ServiceSettings) -> None:
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(reconcile_periodically(pool, deps))
-            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(reconcile_periodically(pool, deps, stopping))
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             for consumer in consumers:
-                tasks.create_task(consumer.run())
-            tasks.create_task(scheduler(pool, deps))
-            tasks.create_task(run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune))
+                tasks.create_task(consumer.run(stopping))
+            tasks.create_task(scheduler(pool, deps, stopping))
+            tasks.create_task(
+                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, stopping=stopping)
+            )
     finally:
         await asyncio.shield(nc.drain())
         assert deps.stripe is not None

@@ -31,6 +31,7 @@ from stackbe_common.clock import Clock
 from stackbe_common.crypto import DecryptionError, Keyring
 from stackbe_common.ids import new_id
 from stackbe_common.logging import get_logger
+from stackbe_common.stopping import Stopping
 from stackbe_events.webhooks import MessageExhausted
 
 from . import signing
@@ -158,17 +159,23 @@ class DeliveryWorker:
         if self._session is not None:
             await self._session.close()
 
-    async def run(self) -> None:
-        """Deliver until cancelled: woken by new deliveries, polling for retries."""
+    async def run(self, stopping: Stopping | None = None) -> None:
+        """Deliver until stopping is asked (or cancelled): woken by new deliveries, polling
+        for retries. Asked to stop, it claims nothing more and waits for the requests in
+        flight, so that each is recorded; cancelled, they are dropped, and their leases
+        end for another worker to take over."""
+        stopping = stopping or Stopping()
+        stopping.wakes(self._wake)
         listener: asyncpg.Connection | None = None
         try:
-            while True:
+            while not stopping.requested:
                 try:
                     if listener is None or listener.is_closed():
                         listener = await self._pool.acquire()
                         await listener.add_listener(DUE_CHANNEL, self._on_due)
-                    self._wake.clear()
-                    await self.dispatch()
+                    if not stopping.requested:
+                        self._wake.clear()
+                        await self.dispatch()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll)
                 except Exception as exc:  # Postgres away: wait and go on
@@ -179,10 +186,11 @@ class DeliveryWorker:
                         with contextlib.suppress(Exception):
                             await self._pool.release(listener)
                         listener = None
-                    await asyncio.sleep(self._poll)
+                    await stopping.pause(self._poll)
+            await self.settle()
         finally:
             for task in self._tasks:
-                task.cancel()  # leases end, and another worker takes over
+                task.cancel()
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(DUE_CHANNEL, self._on_due)

@@ -19,6 +19,7 @@ from stackbe_common.db import create_pool
 from stackbe_common.housekeeping import Job, run_periodically
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
+from stackbe_common.stopping import Stopping
 from stackbe_events import rpc
 
 from .app import SCHEMA
@@ -55,7 +56,7 @@ def count_responder(nc: NATS, pool: asyncpg.Pool) -> Responder:
     return Responder(nc, rpc.COUNT_ENDPOINTS, "webhooks", count)
 
 
-async def run_worker(settings: ServiceSettings) -> None:
+async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     assert isinstance(settings, WebhooksSettings)
     clock = SystemClock()
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
@@ -70,7 +71,7 @@ async def run_worker(settings: ServiceSettings) -> None:
             DeliveryWorker(pool, settings.keyring, settings, clock) as delivery,
             asyncio.TaskGroup() as tasks,
         ):
-            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run())
+            tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             for context, table in by_context.items():
                 consumer = Consumer(  # fan-out does not depend on order: 8 at a time
                     name="webhooks",
@@ -80,11 +81,13 @@ async def run_worker(settings: ServiceSettings) -> None:
                     handlers=table,
                     concurrency=FAN_OUT_CONCURRENCY,
                 )
-                tasks.create_task(consumer.run())
-            tasks.create_task(delivery.run())
+                tasks.create_task(consumer.run(stopping))
+            tasks.create_task(delivery.run(stopping))
             expire = expire_messages(settings.webhook_retention_days, clock)
             tasks.create_task(
-                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, expire)
+                run_periodically(
+                    pool, HOUSEKEEPING_SECONDS, idempotency.prune, expire, stopping=stopping
+                )
             )
     finally:
         await asyncio.shield(nc.drain())

@@ -81,6 +81,18 @@ class FakeStripe:
     _runner: web.AppRunner | None = None
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     _thread: threading.Thread | None = None
+    _open: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._open.set()
+
+    def hold(self) -> None:
+        """Keep every answer back until ``release`` (calls are still recorded as they
+        come): requests to StackBE that call Stripe stay in flight meanwhile."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
 
     def account_for(self, key: str) -> str:
         """Make ``key`` a valid secret key of a new account; the account id."""
@@ -140,6 +152,9 @@ class FakeStripe:
         body = await request.text()
         params = parse_form(body or request.query_string)
         self.calls.append(Call(request.method, request.path, params, dict(request.headers)))
+        # Released from the test's thread, so a threading.Event, polled from this loop.
+        while not self._open.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         account = self.keys.get(key)
         if account is None:

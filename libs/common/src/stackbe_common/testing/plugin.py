@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
+import msgspec
 import pytest
 
+from ..config import PREFIX
 from ..infra import NatsServer, answers, docker_answers, nats_server_binary
 from .smtp import Mailbox, smtp_server
 
@@ -146,3 +148,14 @@ def service_settings(
         **extra,
     }
     return cls(**fields)
+
+
+def settings_env(settings: msgspec.Struct) -> dict[str, str]:
+    """``settings`` as the ``STACKBE_*`` variables a service process reads them from."""
+    env = {}
+    for name in settings.__struct_fields__:
+        value = getattr(settings, name)
+        if value is not None:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            env[PREFIX + name.upper()] = text
+    return env
