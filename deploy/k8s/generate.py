@@ -21,6 +21,7 @@ HERE = Path(__file__).parent
 BASE = HERE / "base"
 IMAGE = "ghcr.io/stackbe/stackbe"
 UID = 10001
+PRE_STOP_SECONDS = 5
 
 # name -> (port, has a worker, has migrations)
 SERVICES: dict[str, tuple[int, bool, bool]] = {
@@ -98,6 +99,8 @@ def _container(name: str, args: list[str], port: int | None) -> dict[str, Any]:
             "failureThreshold": 2,
         }
         container["startupProbe"] = {**probe, "periodSeconds": 2, "failureThreshold": 30}
+        # Endpoints drop the pod before it stops taking connections on SIGTERM.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}
     return container
 
 
@@ -107,8 +110,9 @@ def _pod(name: str, role: str, args: list[str], port: int | None) -> dict[str, A
         "spec": {
             "securityContext": {"runAsNonRoot": True, "fsGroup": UID},
             "automountServiceAccountToken": False,
-            # SIGTERM: stop taking work, finish in-flight work, then exit (operations.md).
-            "terminationGracePeriodSeconds": 30,
+            # SIGTERM: stop taking work, finish in-flight work, then exit (operations.md):
+            # the preStop pause, then STACKBE_SHUTDOWN_GRACE_SECONDS, with room to spare.
+            "terminationGracePeriodSeconds": 40,
             "containers": [_container(name, args, port)],
             "volumes": [{"name": "tmp", "emptyDir": {}}],
         },
@@ -228,6 +232,7 @@ def config_map() -> dict[str, Any]:
             "STACKBE_PUBLIC_URL": "https://billing.example.com",
             "STACKBE_LOG_JSON": "true",
             "STACKBE_DATABASE_POOL_SIZE": "10",
+            "STACKBE_SHUTDOWN_GRACE_SECONDS": "25",
         },
     }
 
