@@ -44,7 +44,7 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
 
 
 def run(consumer: Consumer) -> asyncio.Task[None]:
-    return asyncio.create_task(consumer.run())
+    return asyncio.create_task(consumer.run(Stopping()))
 
 
 async def stop(task: asyncio.Task[None]) -> None:

@@ -15,6 +15,7 @@ from nats.js.errors import NotFoundError
 from stackbe_common.bus import ensure_stream
 from stackbe_common.ids import new_id
 from stackbe_common.outbox import OutboxRelay, claim, record
+from stackbe_common.stopping import Stopping
 
 from .events import CONTEXT, ThingHappened
 
@@ -129,7 +130,7 @@ async def test_relay_killed_with_sigkill_between_publish_and_mark_publishes_each
 
 async def test_running_relay_is_woken_by_commit(pool, js, stream, schema):
     relay = OutboxRelay(pool, js, schema, poll_interval=30.0)
-    task = asyncio.create_task(relay.run())
+    task = asyncio.create_task(relay.run(Stopping()))
     try:
         await asyncio.sleep(0.2)  # relay is listening and idle
         event = thing(7)

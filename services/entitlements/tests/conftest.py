@@ -26,6 +26,7 @@ from stackbe_common.ids import new_id
 from stackbe_common.migrations import migrate
 from stackbe_common.outbox import OutboxRelay
 from stackbe_common.scope import Principal, Scope, sign_scope
+from stackbe_common.stopping import Stopping
 from stackbe_common.testing.plugin import service_settings
 from stackbe_entitlements.app import SCHEMA, create_app, create_asgi
 from stackbe_entitlements.config import EntitlementsSettings
@@ -66,7 +67,7 @@ async def relay(pool: asyncpg.Pool, nats_url: str) -> AsyncIterator[None]:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await bus.ensure_stream(js, SCHEMA)
-    task = asyncio.create_task(OutboxRelay(pool, js, SCHEMA).run())
+    task = asyncio.create_task(OutboxRelay(pool, js, SCHEMA).run(Stopping()))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,7 @@ from standardwebhooks import Webhook
 
 from stackbe_common import bus
 from stackbe_common.outbox import OutboxRelay
+from stackbe_common.stopping import Stopping
 from stackbe_events import decode
 from stackbe_webhooks.delivery import SCHEDULE
 
@@ -346,7 +347,7 @@ async def test_events_published_to_jetstream_reach_the_endpoint(
         js=js,
         handlers=handlers(clock)["identity"],
     )
-    task = asyncio.create_task(consumer.run())
+    task = asyncio.create_task(consumer.run(Stopping()))
     try:
         for _ in range(200):
             await worker.deliver_due()

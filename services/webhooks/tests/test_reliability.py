@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 from stackbe_common import bus
 from stackbe_common.consumer import Consumer
 from stackbe_common.ids import new_id
+from stackbe_common.stopping import Stopping
 from stackbe_common.testing.plugin import fresh_nats_server
 from stackbe_events import encode, stream_for
 from stackbe_webhooks.delivery import DeliveryWorker
@@ -79,7 +80,7 @@ async def test_a_burst_of_1000_events_reaches_every_matching_endpoint(
             )
 
     try:
-        async with running(consumer.run(), worker.run()):
+        async with running(consumer.run(Stopping()), worker.run(Stopping())):
             await _until(
                 lambda: wanted <= set(first.ids) and wanted <= set(second.ids), 180, "the burst"
             )
@@ -117,7 +118,7 @@ async def test_a_hanging_endpoint_does_not_hold_up_a_healthy_one(
     cap = patient.webhook_endpoint_concurrency
     async with DeliveryWorker(pool, patient.keyring, patient, clock) as worker:
         try:
-            async with running(worker.run()):
+            async with running(worker.run(Stopping())):
                 await _until(lambda: len(healthy.received) == 20, 60, "the healthy endpoint")
                 # Every healthy delivery is done while the stuck endpoint still holds its
                 # first requests, and no more of them than its concurrency cap.

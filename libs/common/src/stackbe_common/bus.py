@@ -75,6 +75,7 @@ async def connect(
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int, takes seconds
+        drain_timeout=5,  # a stopping process waits this long at most for its subscriptions
         disconnected_cb=on_disconnect,
         reconnected_cb=reconnected,
         error_cb=on_error,

@@ -79,11 +79,10 @@ class Consumer:
         # own transaction: for handlers that do not depend on the order of messages.
         self._concurrency = concurrency
 
-    async def run(self, stopping: Stopping | None = None) -> None:
+    async def run(self, stopping: Stopping) -> None:
         """Fetch and handle until stopping is asked (or cancelled); survive outages with a
         pause. Asked to stop, it finishes the message in hand and naks the fetched ones
         it has not started, so that another replica takes them at once."""
-        stopping = stopping or Stopping()
         sub: JetStreamContext.PullSubscription | None = None
         try:
             while not stopping.requested:
@@ -103,12 +102,11 @@ class Consumer:
                     raise
                 except Exception as exc:  # NATS or Postgres away: wait and go on
                     log.warning("consumer.failed", consumer=self.name, error=repr(exc))
+                    await _dropped(sub)
                     sub = None
                     await stopping.pause(1.0)
         finally:
-            if sub is not None:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+            await _dropped(sub)
 
     async def _handle_unless_stopping(self, msg: Msg, stopping: Stopping) -> None:
         if stopping.requested:
@@ -183,3 +181,10 @@ class Consumer:
         async with self._pool.acquire() as conn:
             await conn.execute(_DEAD, self.name, msg.subject, event_id, msg.data, error)
         await msg.term()
+
+
+async def _dropped(sub: JetStreamContext.PullSubscription | None) -> None:
+    """Unsubscribe (a subscription left behind would hold up the connection's drain)."""
+    if sub is not None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()

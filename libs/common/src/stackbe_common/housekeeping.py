@@ -18,11 +18,10 @@ Job = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 
 async def run_periodically(
-    pool: asyncpg.Pool, seconds: float, *jobs: Job, stopping: Stopping | None = None
+    pool: asyncpg.Pool, seconds: float, *jobs: Job, stopping: Stopping
 ) -> None:
     """Run ``jobs`` now and then every ``seconds`` until stopping is asked; a failure is
     logged and retried later."""
-    stopping = stopping or Stopping()
     while not stopping.requested:
         try:
             async with pool.acquire() as conn:

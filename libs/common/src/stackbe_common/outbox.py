@@ -101,10 +101,9 @@ class OutboxRelay:
             log.debug("outbox.published", count=len(batch.rows))
         return total
 
-    async def run(self, stopping: Stopping | None = None) -> None:
+    async def run(self, stopping: Stopping) -> None:
         """Relay until stopping is asked (or cancelled); survive Postgres and NATS outages
         with backoff. Asked to stop, it finishes the batch it holds."""
-        stopping = stopping or Stopping()
         stopping.wakes(self._wake)
         backoff = self._poll
         listener: asyncpg.Connection | None = None

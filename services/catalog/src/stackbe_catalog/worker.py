@@ -40,7 +40,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
                     pool=pool,
                     js=js,
                     handlers={**SUBSCRIPTION_HANDLERS, GatewayPriceCreated: on_price_created},
-                ).run()
+                ).run(stopping)
             )
             tasks.create_task(
                 run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, stopping=stopping)

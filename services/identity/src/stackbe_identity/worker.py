@@ -43,7 +43,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
                     pool=pool,
                     js=js,
                     handlers=billing_handlers(deps),
-                ).run()
+                ).run(stopping)
             )
             tasks.create_task(
                 run_periodically(

@@ -159,12 +159,11 @@ class DeliveryWorker:
         if self._session is not None:
             await self._session.close()
 
-    async def run(self, stopping: Stopping | None = None) -> None:
+    async def run(self, stopping: Stopping) -> None:
         """Deliver until stopping is asked (or cancelled): woken by new deliveries, polling
         for retries. Asked to stop, it claims nothing more and waits for the requests in
         flight, so that each is recorded; cancelled, they are dropped, and their leases
         end for another worker to take over."""
-        stopping = stopping or Stopping()
         stopping.wakes(self._wake)
         listener: asyncpg.Connection | None = None
         try:
