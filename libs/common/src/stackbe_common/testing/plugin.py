@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
 import secrets
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +43,7 @@ def _worker(config: pytest.Config) -> str:
 def pg_server_url() -> Iterator[str]:
     url = os.environ.get("STACKBE_TEST_DATABASE_URL", DEFAULT_PG)
     if answers(url, 5432):
+        _warn_if_few_connections(url)
         yield url
         return
     if docker_answers():
@@ -54,6 +57,28 @@ def pg_server_url() -> Iterator[str]:
         "start Postgres or set STACKBE_TEST_DATABASE_URL",
         returncode=3,
     )
+
+
+FEWEST_CONNECTIONS = 200
+
+
+def _warn_if_few_connections(url: str) -> None:
+    """The suite runs whole platforms side by side: too few connections fail it at random."""
+
+    async def read() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SHOW max_connections"))
+        finally:
+            await conn.close()
+
+    found = asyncio.run(read())
+    if found < FEWEST_CONNECTIONS:
+        warnings.warn(
+            f"Postgres allows {found} connections; the suite needs {FEWEST_CONNECTIONS} or"
+            " more (ALTER SYSTEM SET max_connections = 300, then restart Postgres)",
+            stacklevel=1,
+        )
 
 
 @contextlib.asynccontextmanager
