@@ -197,6 +197,8 @@ def test_pods_run_locked_down_and_secrets_are_only_referenced() -> None:
 def test_the_nats_values_and_the_postgres_example_are_what_they_say() -> None:
     nats = yaml.safe_load((K8S / "nats" / "values.yaml").read_text())
     assert nats["config"]["cluster"] == {"enabled": True, "replicas": 3}
+    config = next(d for d in base() if d["kind"] == "ConfigMap")["data"]
+    assert config["STACKBE_STREAM_REPLICAS"] == "3"  # a replica of each stream per node
     assert nats["config"]["jetstream"]["enabled"] is True
     cluster = _load(K8S / "postgres" / "cluster.yaml")
     assert [d["kind"] for d in cluster] == ["Cluster", "ScheduledBackup"]

@@ -233,6 +233,9 @@ def config_map() -> dict[str, Any]:
             "STACKBE_LOG_JSON": "true",
             "STACKBE_DATABASE_POOL_SIZE": "10",
             "STACKBE_SHUTDOWN_GRACE_SECONDS": "25",
+            # New streams: one replica per node of the NATS cluster (nats/values.yaml).
+            "STACKBE_STREAM_REPLICAS": "3",
+            "STACKBE_STREAM_MAX_AGE_DAYS": "30",
         },
     }
 

@@ -4,8 +4,9 @@ import asyncio
 import secrets
 
 import msgspec
+import pytest
 
-from stackbe_common.bus import Responder, request
+from stackbe_common.bus import Responder, StreamPolicy, StreamRefused, ensure_stream, request
 
 
 async def test_a_responder_answers_requests_concurrently(nc):
@@ -34,3 +35,20 @@ async def test_a_responder_answers_requests_concurrently(nc):
         await responder.stop()
     assert [a.n for a in answers] == list(range(10))
     assert peak == 10
+
+
+async def test_streams_are_made_by_the_policy_and_a_refusal_says_why(js):
+    context = f"policy{secrets.token_hex(3)}"
+    name = await ensure_stream(js, context, StreamPolicy(max_age_days=7))
+    try:
+        info = await js.stream_info(name)
+        assert (info.config.num_replicas, info.config.max_age) == (1, 7 * 86_400)
+        assert info.config.duplicate_window == 120
+        # Existing: left as it is, whatever the policy now says.
+        assert await ensure_stream(js, context, StreamPolicy(max_age_days=1)) == name
+        assert (await js.stream_info(name)).config.max_age == 7 * 86_400
+    finally:
+        await js.delete_stream(name)
+    # One NATS server cannot keep three replicas: the reason, not a later mystery.
+    with pytest.raises(StreamRefused, match="NATS would not create STACKBE_"):
+        await ensure_stream(js, f"three{secrets.token_hex(3)}", StreamPolicy(replicas=3))

@@ -13,7 +13,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from stackbe_events import rpc, stream_for
 from stackbe_events.catalog import Plan
@@ -28,8 +28,11 @@ __all__ = [
     "RemoteError",
     "Responder",
     "RpcError",
+    "StreamPolicy",
+    "StreamRefused",
     "connect",
     "ensure_stream",
+    "ensure_streams",
     "plan_source",
     "request",
 ]
@@ -83,24 +86,49 @@ async def connect(
     return nc
 
 
-async def ensure_stream(js: JetStreamContext, context: str, replicas: int = 1) -> str:
-    """Create (or update) ``STACKBE_<CONTEXT>`` with de-duplication on ``Nats-Msg-Id``."""
+class StreamPolicy(msgspec.Struct, frozen=True):
+    """How a new stream is made (``STACKBE_STREAM_REPLICAS``, ``STACKBE_STREAM_MAX_AGE_DAYS``).
+    An existing stream is left as it is: operators change it with ``nats stream edit``."""
+
+    replicas: int = 1
+    max_age_days: float = 0  # 0: events are kept until deleted (projections replay them)
+
+
+async def ensure_stream(
+    js: JetStreamContext, context: str, policy: StreamPolicy | None = None
+) -> str:
+    """Create ``STACKBE_<CONTEXT>`` unless it exists, with de-duplication on
+    ``Nats-Msg-Id``; a stream NATS refuses to make stops the process with NATS' reason."""
+    policy = policy or StreamPolicy()
     name, subjects = stream_for(context)
     config = StreamConfig(
         name=name,
         subjects=[subjects],
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        num_replicas=replicas,
+        num_replicas=policy.replicas,
+        max_age=policy.max_age_days * 86_400 or None,
     )
     try:
         await js.stream_info(name)
     except NotFoundError:
         try:
             await js.add_stream(config)
-            log.info("stream.created", stream=name)
-        except BadRequestError:
-            pass  # created concurrently by another process
+            log.info("stream.created", stream=name, replicas=policy.replicas)
+        except APIError as exc:
+            try:
+                await js.stream_info(name)  # created meanwhile by another process
+            except NotFoundError:
+                raise StreamRefused(f"NATS would not create {name}: {exc.description}") from exc
     return name
+
+
+async def ensure_streams(js: JetStreamContext, policy: StreamPolicy, *contexts: str) -> None:
+    for context in contexts:
+        await ensure_stream(js, context, policy)
+
+
+class StreamRefused(Exception):
+    """NATS refused to create a stream (replicas above the cluster's size, say)."""
 
 
 class RpcError(msgspec.Struct):

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
+from .bus import StreamPolicy
 from .config import load_or_exit
 from .crypto import Keyring
 from .logging import configure_logging, get_logger
@@ -68,6 +69,13 @@ class ServiceSettings(BaseSettings, frozen=True, kw_only=True):
     database_pool_size: int = 10  # Postgres connections per process, at most
     # A worker asked to stop finishes its work in hand within this, or is cancelled.
     shutdown_grace_seconds: float = 25.0
+    # How the streams a service creates are made (NATS cluster size; 0: no age limit).
+    stream_replicas: int = 1
+    stream_max_age_days: float = 0
+
+    @property
+    def streams(self) -> StreamPolicy:
+        return StreamPolicy(replicas=self.stream_replicas, max_age_days=self.stream_max_age_days)
 
     @property
     def keyring(self) -> Keyring:

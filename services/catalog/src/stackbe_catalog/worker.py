@@ -27,8 +27,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     nc = await bus.connect(settings.nats_url, "stackbe-catalog-worker")
     js = nc.jetstream()
     try:
-        await bus.ensure_stream(js, SCHEMA)
-        await bus.ensure_stream(js, "subscriptions")
+        await bus.ensure_streams(js, settings.streams, SCHEMA, "subscriptions")
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:

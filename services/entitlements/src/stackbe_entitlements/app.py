@@ -38,7 +38,7 @@ def create_app(settings: EntitlementsSettings, deps: Deps | None = None) -> Lite
             settings.database_url, SCHEMA, max_size=settings.database_pool_size
         )
         app.state.nc = await bus.connect(settings.nats_url, "stackbe-entitlements")
-        await bus.ensure_stream(app.state.nc.jetstream(), SCHEMA)
+        await bus.ensure_streams(app.state.nc.jetstream(), settings.streams, SCHEMA)
         cache = Cache(app.state.pool)
         await cache.follow(app.state.nc)
         deps.cache, deps.nc = cache, app.state.nc

@@ -54,8 +54,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     js = nc.jetstream()
     by_context = handlers(bus.plan_source(nc, settings.rpc_timeout_seconds))
     try:
-        for context in (SCHEMA, *by_context):
-            await bus.ensure_stream(js, context)
+        await bus.ensure_streams(js, settings.streams, SCHEMA, *by_context)
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:

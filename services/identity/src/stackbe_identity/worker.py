@@ -28,7 +28,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     nc = await bus.connect(settings.nats_url, "stackbe-identity-worker")
     js = nc.jetstream()
     try:
-        await bus.ensure_stream(js, SCHEMA)
+        await bus.ensure_streams(js, settings.streams, SCHEMA)
         deps = build_deps(settings, SystemClock())
         deps.billing.nc = nc
         for responder in responders(nc, pool, deps):

@@ -116,9 +116,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
         ),
     ]
     try:
-        await bus.ensure_stream(js, SCHEMA)
-        for context in ("identity", "catalog"):
-            await bus.ensure_stream(js, context)
+        await bus.ensure_streams(js, settings.streams, SCHEMA, "identity", "catalog")
         for responder in responders(nc, pool):
             await responder.start()
         async with asyncio.TaskGroup() as tasks:

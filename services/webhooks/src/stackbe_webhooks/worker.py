@@ -64,8 +64,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     js = nc.jetstream()
     by_context = handlers(clock, bus.plan_source(nc, settings.rpc_timeout_seconds))
     try:
-        for context in (SCHEMA, *by_context):
-            await bus.ensure_stream(js, context)
+        await bus.ensure_streams(js, settings.streams, SCHEMA, *by_context)
         await count_responder(nc, pool).start()
         async with (
             DeliveryWorker(pool, settings.keyring, settings, clock) as delivery,
