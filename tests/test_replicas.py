@@ -35,6 +35,7 @@ from .test_e2e_subscriptions import Shop, moment
 
 PER_REPLICA = 8  # subscriptions bought through each replica's gateway
 SUBSCRIPTIONS = 2 * PER_REPLICA
+WAVE_GAP_SECONDS = 4
 
 
 class Labelled(io.TextIOBase):
@@ -148,7 +149,14 @@ async def test_two_replicas_handle_each_event_deliver_each_webhook_and_renew_onc
         await shops[0].catalog(Pro=(1000, "month", 0))
         shops[1].plans = shops[0].plans
         await shops[1].call("POST", "/v1/webhooks/endpoints", 201, json={"url": hooks_url})
-        subs = await asyncio.gather(*(shop.subscribe("Pro") for shop in shops * PER_REPLICA))
+        # Two waves a few seconds apart: the second wave's renewals are still to come
+        # when replica A's workers are stopped during the first wave's.
+        subs = []
+        for wave in range(2):
+            if wave:
+                await asyncio.sleep(WAVE_GAP_SECONDS)
+            made = await asyncio.gather(*(s.subscribe("Pro") for s in shops * (PER_REPLICA // 2)))
+            subs += made
         ids = {s["id"] for s in subs}
         assert len(ids) == SUBSCRIPTIONS
 
@@ -169,7 +177,8 @@ async def test_two_replicas_handle_each_event_deliver_each_webhook_and_renew_onc
                 for name in ("subscriptions-worker", "webhooks-worker")
             )
         )
-        assert stopped == [0, 0]  # replica A's workers finished their work and left
+        assert stopped == [0, 0]  # replica A's workers finished their work in hand and left
+        assert await renewals() < SUBSCRIPTIONS  # ... in the middle of the renewals
         await _until(lambda: _at_least(renewals, SUBSCRIPTIONS), 90, "every renewal")
         for sub_id in ids:
             kinds = sorted(kind for _, kind, _ in await shops[1].payments(sub_id))

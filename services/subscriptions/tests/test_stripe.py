@@ -5,6 +5,7 @@ reconciliation. The last test scans every response and log line for the secrets.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ import nats
 
 from stackbe_common import bus
 from stackbe_common.clock import SystemClock
+from stackbe_common.crypto import Keyring
 from stackbe_common.ids import new_id
 from stackbe_common.stopping import Stopping
 from stackbe_common.testing.fake_stripe import FakeStripe, signature
@@ -618,6 +620,14 @@ async def test_a_connection_stripe_refuses_does_not_stop_the_others(
 ) -> None:
     revoked = await stripe_app(sapi, fake, db)
     del fake.keys[revoked.secret_key]  # the key was rolled in Stripe's dashboard
+    unreadable = await stripe_app(sapi, fake, db)
+    other = Keyring.parse(f"gone:{base64.urlsafe_b64encode(bytes(32)).decode().rstrip('=')}")
+    sealed_elsewhere = other.encrypt(b"sk_test_x", unreadable.gateway_id.encode())
+    await db.execute(
+        "UPDATE gateways SET secret_key = $2 WHERE id = $1",
+        unreadable.gateway_id,
+        sealed_elsewhere,
+    )  # sealed under a key STACKBE_ENCRYPTION_KEY no longer holds
     app = await stripe_app(sapi, fake, db)
     await app.plan("Pro", 2900)
     sub, stripe_id = await paid(sapi, fake, app)
@@ -631,6 +641,7 @@ async def test_a_connection_stripe_refuses_does_not_stop_the_others(
         await http.close()
         await nc.close()
     assert (done[revoked.gateway_id].error or "").startswith("Stripe refused to list")
+    assert "cannot be opened" in (done[unreadable.gateway_id].error or "")
     assert (done[app.gateway_id].repaired, done[app.gateway_id].error) == (1, None)
     assert (await sapi.sub(app, sub["id"]))["cancelAtPeriodEnd"] is True
 

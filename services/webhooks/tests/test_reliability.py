@@ -215,9 +215,11 @@ async def _given_back(js: JetStreamContext, stream: str) -> None:
 async def test_sigterm_mid_burst_loses_no_event_and_drops_no_delivery_in_flight(
     app, receivers, worker_process
 ):
-    """The worker is fanning out and delivering a burst when SIGTERM comes. It exits 0,
-    holding no message (each acked, or given back), and each delivery it had in flight is
-    finished and recorded; restarted, it delivers the rest, and each webhook arrives once."""
+    """The worker is fanning out and delivering a burst when SIGTERM comes. It exits 0
+    (not cut short by its grace period), holding no message: any it fetched and had not
+    started are given back (test_consumer.py shows that step on its own). Each delivery it
+    had in flight is finished and recorded; restarted, it delivers the rest, and each
+    webhook arrives once."""
 
     async def slowly(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0.05)

@@ -20,6 +20,7 @@ from stackbe_events.catalog import Plan
 
 from .errors import Unavailable
 from .logging import get_logger
+from .stopping import Stopping
 
 __all__ = [
     "NATS",
@@ -30,6 +31,7 @@ __all__ = [
     "RpcError",
     "StreamPolicy",
     "StreamRefused",
+    "answer_until_stopped",
     "connect",
     "ensure_stream",
     "ensure_streams",
@@ -199,6 +201,18 @@ class RemoteError(Exception):
     def __init__(self, error: RpcError) -> None:
         super().__init__(f"{error.code}: {error.message}")
         self.error = error
+
+
+async def answer_until_stopped(stopping: Stopping, *responders: Responder) -> None:
+    """Answer until stopping is asked; then unsubscribe, so that other replicas take the
+    questions, and finish the answers in flight before the connection drains."""
+    for responder in responders:
+        await responder.start()
+    try:
+        await stopping.wait()
+    finally:
+        for responder in responders:
+            await responder.stop()
 
 
 async def request(

@@ -84,7 +84,6 @@ class OutboxRelay:
         self._batch_size, self._poll = batch_size, poll_interval
         self._keep = keep_published_seconds
         self._wake = asyncio.Event()
-        self._stopping = False
 
     async def publish_pending(self, stopping: Stopping | None = None) -> int:
         """Publish every unpublished row (or stop between batches when asked); return how

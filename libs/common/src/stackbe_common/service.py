@@ -173,7 +173,8 @@ async def run_until_signal(work: Callable[[Stopping], Awaitable[None]], grace: f
         await task
         log.info("worker.stopped", cancelled=False)
     except asyncio.CancelledError:
-        log.info("worker.stopped", cancelled=True)
+        log.warning("worker.stopped", cancelled=True)
+        raise SystemExit(1) from None  # work in hand was cut short: say so to the orchestrator
 
 
 def main(spec: ServiceSpec, argv: list[str] | None = None) -> None:

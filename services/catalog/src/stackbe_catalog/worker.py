@@ -28,9 +28,8 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     js = nc.jetstream()
     try:
         await bus.ensure_streams(js, settings.streams, SCHEMA, "subscriptions")
-        for responder in responders(nc, pool):
-            await responder.start()
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(bus.answer_until_stopped(stopping, *responders(nc, pool)))
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             tasks.create_task(
                 Consumer(

@@ -55,9 +55,8 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     by_context = handlers(bus.plan_source(nc, settings.rpc_timeout_seconds))
     try:
         await bus.ensure_streams(js, settings.streams, SCHEMA, *by_context)
-        for responder in responders(nc, pool):
-            await responder.start()
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(bus.answer_until_stopped(stopping, *responders(nc, pool)))
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             for context, table in by_context.items():
                 consumer = Consumer(

@@ -27,14 +27,13 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     pool = await create_pool(settings.database_url, SCHEMA, max_size=settings.database_pool_size)
     nc = await bus.connect(settings.nats_url, "stackbe-identity-worker")
     js = nc.jetstream()
+    deps = build_deps(settings, SystemClock())
+    deps.billing.nc = nc
     try:
         await bus.ensure_streams(js, settings.streams, SCHEMA)
-        deps = build_deps(settings, SystemClock())
-        deps.billing.nc = nc
-        for responder in responders(nc, pool, deps):
-            await responder.start()
         await subscribe_key_use(nc, pool)
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(bus.answer_until_stopped(stopping, *responders(nc, pool, deps)))
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             tasks.create_task(
                 Consumer(

@@ -52,7 +52,8 @@ async def connect_stripe(
     uow: UnitOfWork, deps: Deps, caller: Scope, data: s.ConnectStripe
 ) -> s.Gateway:
     """Check the key with Stripe, then store the connection. Stripe is asked before the
-    request takes a pooled connection, so a slow Stripe holds none."""
+    request takes a pooled connection, so a slow Stripe holds none (unless the request
+    carries an Idempotency-Key, whose record opens the transaction first)."""
     tenant_id = tenant_of(caller, write=True)
     assert deps.stripe is not None
     gateway_id = new_id("gw")

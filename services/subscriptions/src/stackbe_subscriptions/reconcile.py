@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from stackbe_common.crypto import DecryptionError
 from stackbe_common.errors import StackBEError
 from stackbe_common.logging import get_logger
 from stackbe_common.stopping import Stopping
@@ -71,38 +72,50 @@ async def _one(
 
 
 async def reconcile(
-    pool: asyncpg.Pool, deps: Deps, gateway_id: str | None = None
+    pool: asyncpg.Pool, deps: Deps, gateway_id: str | None = None, stopping: Stopping | None = None
 ) -> list[s.Reconciled]:
-    """Reconcile every live connection (or one); a connection Stripe refuses (a revoked
-    key, say) is logged and reported, and the others are still reconciled."""
+    """Reconcile every live connection (or one), until stopping is asked. A connection
+    that cannot be read (Stripe refuses its key, or its sealed key cannot be opened) is
+    logged and reported with what was done before, and the others are still reconciled."""
+    stopping = stopping or Stopping()
     async with pool.acquire() as conn:
         gateways = await grepo.live_gateways(conn, gateway_id)
     done = []
     for gateway in gateways:
+        if stopping.requested:
+            break
+        tally = s.Reconciled(gateway_id=gateway["id"], checked=0, repaired=0)
         try:
-            done.append(await _reconcile_gateway(pool, deps, gateway))
-        except StackBEError as exc:  # Stripe's answer, reworded; never the key itself
-            log.warning("stripe.reconcile_failed", gateway_id=gateway["id"], error=exc.message)
-            failed = s.Reconciled(
-                gateway_id=gateway["id"], checked=0, repaired=0, error=exc.message
+            await _reconcile_gateway(pool, deps, gateway, tally, stopping)
+        except (StackBEError, DecryptionError) as exc:  # reworded; never the key itself
+            tally.error = (
+                exc.message
+                if isinstance(exc, StackBEError)
+                else "The connection's keys cannot be opened with STACKBE_ENCRYPTION_KEY"
             )
-            done.append(failed)
+            log.warning("stripe.reconcile_failed", gateway_id=gateway["id"], error=tally.error)
+        done.append(tally)
     return done
 
 
 async def _reconcile_gateway(
-    pool: asyncpg.Pool, deps: Deps, gateway: asyncpg.Record
-) -> s.Reconciled:
+    pool: asyncpg.Pool,
+    deps: Deps,
+    gateway: asyncpg.Record,
+    tally: s.Reconciled,
+    stopping: Stopping,
+) -> None:
     async with pool.acquire() as conn:
         account = await open_account(conn, deps, gateway["id"])
         ours = await grepo.stripe_subscription_ids(conn, gateway["id"])
-    checked = repaired = 0
     seen = set()
     async for theirs in account.subscriptions():
-        checked += 1
+        if stopping.requested:
+            return  # the next pass goes on from the start
+        tally.checked += 1
         seen.add(theirs["id"])
         try:
-            repaired += await _one(pool, deps, gateway, account, theirs)
+            tally.repaired += await _one(pool, deps, gateway, account, theirs)
         except StackBEError as exc:
             log.warning(
                 "stripe.reconcile_failed",
@@ -112,14 +125,18 @@ async def _reconcile_gateway(
             )
     for missing in sorted(ours - seen):
         log.warning("stripe.subscription_missing", gateway_id=gateway["id"], stripe_id=missing)
-    log.info("stripe.reconcile_done", gateway_id=gateway["id"], checked=checked, repaired=repaired)
-    return s.Reconciled(gateway_id=gateway["id"], checked=checked, repaired=repaired)
+    log.info(
+        "stripe.reconcile_done",
+        gateway_id=gateway["id"],
+        checked=tally.checked,
+        repaired=tally.repaired,
+    )
 
 
 async def reconcile_periodically(pool: asyncpg.Pool, deps: Deps, stopping: Stopping) -> None:
     while not await stopping.pause(deps.settings.stripe_reconcile_seconds):
         try:
-            await reconcile(pool, deps)
+            await reconcile(pool, deps, stopping=stopping)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # Stripe, Postgres or NATS away: log, try next time

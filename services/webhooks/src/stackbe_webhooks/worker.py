@@ -65,11 +65,11 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
     by_context = handlers(clock, bus.plan_source(nc, settings.rpc_timeout_seconds))
     try:
         await bus.ensure_streams(js, settings.streams, SCHEMA, *by_context)
-        await count_responder(nc, pool).start()
         async with (
             DeliveryWorker(pool, settings.keyring, settings, clock) as delivery,
             asyncio.TaskGroup() as tasks,
         ):
+            tasks.create_task(bus.answer_until_stopped(stopping, count_responder(nc, pool)))
             tasks.create_task(OutboxRelay(pool, js, SCHEMA).run(stopping))
             for context, table in by_context.items():
                 consumer = Consumer(  # fan-out does not depend on order: 8 at a time
