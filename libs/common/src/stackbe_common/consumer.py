@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -91,7 +90,7 @@ class Consumer:
                         sub = await self._subscribe()
                     try:
                         msgs = await sub.fetch(self._batch, timeout=1.0)
-                    except nats.errors.TimeoutError:
+                    except TimeoutError:  # nothing new (nats-py raises its own or asyncio's)
                         continue
                     if self._concurrency == 1:
                         for msg in msgs:
