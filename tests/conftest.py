@@ -31,7 +31,7 @@ SERVICES = ("identity", "catalog", "subscriptions", "entitlements", "webhooks")
 async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     """The end-to-end platform's own database and (below) NATS: nothing the service tests
     on this worker write reaches the platform's consumers, nor the other way round."""
-    async with fresh_database(pg_server_url, "stackbe_e2e") as url:
+    async with fresh_database(pg_server_url, "stackbe_e2e", as_service=True) as url:
         yield url
 
 

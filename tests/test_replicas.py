@@ -61,7 +61,7 @@ def nats_for_replicas() -> Iterator[str]:
 async def replicas(
     pg_server_url: str, nats_for_replicas: str
 ) -> AsyncIterator[tuple[list[Platform], list[str]]]:
-    async with fresh_database(pg_server_url, "stackbe_replicas") as database_url:
+    async with fresh_database(pg_server_url, "stackbe_replicas", as_service=True) as database_url:
         env = {
             **generate_secrets(),  # one set for both, as one Secret serves every pod
             "STACKBE_DEV": "false",

@@ -24,6 +24,9 @@ Pool = asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
+    # Row-level security (common/0003_row_security.sql): pooled work sees every tenant
+    # unless its transaction narrows it (the request edge does, for a tenant's caller).
+    await conn.execute("SET stackbe.tenant_id = '*'")
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename,

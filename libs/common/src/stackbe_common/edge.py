@@ -102,7 +102,7 @@ class ServiceEdge:
             await _send_error(send, exc, request_id)
             return
         structlog.contextvars.bind_contextvars(tenant_id=caller.tenant_id, app_id=caller.app_id)
-        uow = UnitOfWork(self._pool_getter())
+        uow = UnitOfWork(self._pool_getter(), caller.tenant_id)
         # ASGI lets middleware add scope keys; litestar's Scope TypedDict does not declare them.
         scope["stackbe"] = EdgeContext(caller, request_id, uow)  # type: ignore[typeddict-unknown-key]
         try:

@@ -68,6 +68,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | Non
     lock = zlib.crc32(f"stackbe-migrate:{schema}".encode())
     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await conn.execute(f'SET search_path TO "{schema}"')
+    await conn.execute("SET stackbe.tenant_id = '*'")  # data migrations see every tenant
     await conn.execute("SELECT pg_advisory_lock($1)", lock)
     try:
         await conn.execute(_CREATE)

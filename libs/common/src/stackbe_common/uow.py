@@ -14,10 +14,15 @@ from asyncpg.transaction import Transaction
 
 __all__ = ["UnitOfWork"]
 
+_NARROW = "SELECT set_config('stackbe.tenant_id', $1, true)"
+
 
 class UnitOfWork:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, tenant_id: str | None = None) -> None:
         self._pool = pool
+        # A tenant's request sees its tenant's rows only (row-level security), whatever
+        # its queries say; without a tenant (sign-up, public pages) the pool's `*` holds.
+        self._tenant_id = tenant_id
         self._conn: asyncpg.Connection | None = None
         self._tx: Transaction | None = None
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
@@ -34,6 +39,8 @@ class UnitOfWork:
             try:
                 tx = conn.transaction()
                 await tx.start()
+                if self._tenant_id is not None:
+                    await conn.execute(_NARROW, self._tenant_id)
             except BaseException:
                 await self._pool.release(conn)
                 raise

@@ -103,7 +103,7 @@ class Platform:
     app_key: str = field(repr=False)  # never in a log line or a traceback
 
 
-_PLATFORM = "SELECT tenant_id, app_id, app_key FROM platform_billing"
+_PLATFORM = "SELECT platform_tenant_id, app_id, app_key FROM platform_billing"
 _CUSTOMER = """
 SELECT id, email FROM customers WHERE tenant_id = $1 AND app_id = $2 AND external_id = $3
 """
@@ -134,7 +134,7 @@ class Billing:
         row = await conn.fetchrow(_PLATFORM)  # one row; asked again until it exists
         if row is not None:
             key = self._keyring.decrypt(row["app_key"], b"platform_billing").decode()
-            self._platform = Platform(row["tenant_id"], row["app_id"], key)
+            self._platform = Platform(row["platform_tenant_id"], row["app_id"], key)
         return self._platform
 
     async def close(self) -> None:

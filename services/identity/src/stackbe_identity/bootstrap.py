@@ -137,7 +137,8 @@ async def _platform(settings: IdentitySettings, owner_email: str) -> tuple[str, 
             )
             sealed = settings.keyring.encrypt(key.key.encode(), b"platform_billing")
             await conn.execute(
-                "INSERT INTO platform_billing (tenant_id, app_id, app_key) VALUES ($1, $2, $3)",
+                "INSERT INTO platform_billing (platform_tenant_id, app_id, app_key)"
+                " VALUES ($1, $2, $3)",
                 tenant["id"],
                 app.id,
                 sealed,

@@ -81,16 +81,39 @@ def _warn_if_few_connections(url: str) -> None:
         )
 
 
+SERVICE_ROLE = "stackbe_service"
+
+
+async def _ensure_service_role(admin: asyncpg.Connection, database: str) -> None:
+    """A login role that is neither superuser nor BYPASSRLS, as services run in
+    production, so row-level security holds for it; it may create schemas in
+    ``database``."""
+    try:
+        await admin.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+        pass  # made already, or by another test worker just now
+    grant = f'GRANT CREATE, CONNECT, TEMPORARY ON DATABASE "{database}" TO {SERVICE_ROLE}'
+    await admin.execute(grant)
+
+
 @contextlib.asynccontextmanager
-async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
-    """A new, empty database on the server (its URL), dropped afterwards."""
+async def fresh_database(
+    server_url: str, prefix: str, *, as_service: bool = False
+) -> AsyncIterator[str]:
+    """A new, empty database on the server (its URL), dropped afterwards. With
+    ``as_service``, the URL logs in as the unprivileged ``stackbe_service`` role."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        if as_service:
+            await _ensure_service_role(admin, name)
     finally:
         await admin.close()
     parts = urlparse(server_url)
+    if as_service:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{SERVICE_ROLE}@{host}")
     try:
         yield urlunparse(parts._replace(path=f"/{name}"))
     finally:
