@@ -17,10 +17,29 @@ from typing import Any
 import asyncpg
 import msgspec
 
-__all__ = ["Connection", "Pool", "create_pool"]
+__all__ = ["UNAVAILABLE", "Connection", "Pool", "create_pool", "database_unavailable"]
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
+
+
+# What Postgres (or the way to it) being away looks like: refused or lost connections, a
+# server shutting down or starting up.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (answer 503, not 500)."""
+    if isinstance(exc, asyncpg.InterfaceError):  # only a closed connection, not misuse
+        return "closed" in str(exc)
+    return isinstance(exc, UNAVAILABLE)
 
 
 async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:

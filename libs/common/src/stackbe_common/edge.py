@@ -7,6 +7,7 @@ the response only after the transaction has committed (or rolled back, for error
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -26,14 +27,15 @@ from litestar.types import Scope as ASGIScope
 
 from . import idempotency
 from .crypto import Keyring
-from .errors import PayloadTooLarge, StackBEError, error_body, status_of
+from .db import database_unavailable
+from .errors import PayloadTooLarge, StackBEError, Unavailable, error_body, status_of
 from .ids import new_id
 from .logging import get_logger
 from .scope import HEADER as SCOPE_HEADER
 from .scope import Scope, verify_scope
 from .uow import UnitOfWork
 
-__all__ = ["OPEN_PATHS", "REQUEST_ID_HEADER", "EdgeContext", "ServiceEdge"]
+__all__ = ["OPEN_PATHS", "REQUEST_ID_HEADER", "UNAVAILABLE_MESSAGE", "EdgeContext", "ServiceEdge"]
 
 log = get_logger(__name__)
 
@@ -41,6 +43,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 _SCOPE_HEADER = SCOPE_HEADER.encode()
 _IDEMPOTENCY_HEADER = b"idempotency-key"
+UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
 
 
 class EdgeContext:
@@ -163,6 +166,9 @@ class ServiceEdge:
                 await uow.finish(commit=False)
                 await _send_error(send, exc, request_id)
                 return
+            except Exception as exc:
+                await self._unavailable(send, uow, exc, request_id)
+                return
             except BaseException:
                 await uow.finish(commit=False)
                 raise
@@ -211,6 +217,9 @@ class ServiceEdge:
                     idempotency.StoredResponse(status, stored_headers, b"".join(parts)),
                 )
             await uow.finish(commit=ok or uow.keep_on_error)
+        except Exception as exc:
+            await self._unavailable(send, uow, exc, request_id)
+            return
         except BaseException:
             await uow.finish(commit=False)
             raise
@@ -218,3 +227,15 @@ class ServiceEdge:
         start["headers"] = [*start["headers"], (REQUEST_ID_HEADER, request_id.encode())]
         await send(cast("HTTPResponseStartEvent", start))
         await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})
+
+    @staticmethod
+    async def _unavailable(send: Send, uow: UnitOfWork, exc: Exception, request_id: str) -> None:
+        """The transaction could not be opened or finished: with the database away, a 503.
+        (A commit cut off may have landed: a client retrying with its Idempotency-Key gets
+        the stored answer then, never a second change.) Anything else goes on up."""
+        with contextlib.suppress(Exception):  # rolling back a lost connection fails too
+            await uow.finish(commit=False)
+        if not database_unavailable(exc):
+            raise exc
+        log.warning("request.unavailable", error=repr(exc))
+        await _send_error(send, Unavailable(UNAVAILABLE_MESSAGE), request_id)

@@ -20,8 +20,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
 from .crypto import Keyring
-from .edge import EdgeContext, ServiceEdge
-from .errors import InvalidInput, StackBEError, error_body, status_of
+from .db import UNAVAILABLE, database_unavailable
+from .edge import UNAVAILABLE_MESSAGE, EdgeContext, ServiceEdge
+from .errors import InvalidInput, StackBEError, Unavailable, error_body, status_of
 from .logging import get_logger
 from .scope import Scope
 from .uow import UnitOfWork
@@ -210,8 +211,24 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if not database_unavailable(exc):
+        return _on_unexpected(request, exc)
+    log.warning("request.unavailable", path=request.url.path, error=repr(exc))
+    return _on_stackbe_error(request, Unavailable(UNAVAILABLE_MESSAGE))
+
+
+def _on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """Only a hostile body nests deep enough to exhaust the decoder's recursion."""
+    log.warning("request.too_deep", path=request.url.path)
+    message = "Request body is nested too deeply"
+    return _json(400, error_body(400, "VALIDATION_ERROR", message, _request_id(request)))
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     StackBEError: _on_stackbe_error,
+    RecursionError: _on_too_deep,
+    **dict.fromkeys(UNAVAILABLE, _on_unavailable),
     ValidationException: _on_validation,
     HTTPException: _on_http,
     Exception: _on_unexpected,
