@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 
 import msgspec
 import nats
@@ -21,11 +22,14 @@ from nats.js import JetStreamContext
 from stackbe_common import bus
 from stackbe_common.consumer import Consumer
 from stackbe_common.ids import new_id
+from stackbe_common.infra import free_port
 from stackbe_common.stopping import Stopping
 from stackbe_common.testing.plugin import fresh_nats_server
 from stackbe_events import encode, stream_for
 from stackbe_webhooks.delivery import DeliveryWorker
 from stackbe_webhooks.fanout import handlers
+
+from .conftest import Receiver
 
 BURST = 1000
 SIGTERM_BURST = 300
@@ -251,3 +255,42 @@ async def test_sigterm_mid_burst_loses_no_event_and_drops_no_delivery_in_flight(
             await nc.close()
     counts = Counter(receiver.ids)
     assert set(counts) == wanted and set(counts.values()) == {1}, counts.most_common(3)
+
+
+async def test_a_receiver_down_for_a_day_gets_every_message_once_when_it_is_back(
+    app, worker, clock
+):
+    """The receiver's server is gone for a day (connections refused) on the test clock,
+    then comes back on the same address: each message arrives exactly once, and the
+    endpoint, which failed for less than five days, stays enabled."""
+    port = free_port()
+    endpoint = await app.endpoint(f"http://127.0.0.1:{port}/hook")
+    events = [await app.customer(n, clock=clock) for n in range(20)]
+    await worker.deliver_due()
+    for _ in range(48):  # a day, in half hours: every retry that falls due fails
+        clock.advance(timedelta(minutes=30))
+        await worker.deliver_due()
+    got = await app.api.ok("GET", f"/v1/webhooks/endpoints/{endpoint['id']}", app.key())
+    assert got["status"] == "enabled" and got["failingSince"] is not None
+    [first] = (await app.message(events[0].id))["deliveries"]
+    assert first["status"] == "pending" and first["attempts"] >= 5
+    back = Receiver("")
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", back.handle)
+    runner = web.AppRunner(server, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        for _ in range(96):  # up to two more days, until every message is through
+            clock.advance(timedelta(minutes=30))
+            await worker.deliver_due()
+            if len(set(back.ids)) == len(events):
+                break
+    finally:
+        await runner.cleanup()
+    assert Counter(back.ids) == Counter(e.id for e in events)  # each once
+    for event in events:
+        [delivery] = (await app.message(event.id))["deliveries"]
+        assert delivery["status"] == "delivered"
+    got = await app.api.ok("GET", f"/v1/webhooks/endpoints/{endpoint['id']}", app.key())
+    assert got["status"] == "enabled" and got["failingSince"] is None
