@@ -119,3 +119,16 @@ async def test_a_narrowed_transaction_sees_and_touches_its_tenant_only(
     assert sorted((r["tenant_id"], r["name"]) for r in names) == sorted(
         [(mine, None), (theirs, None)]
     )
+
+
+async def test_signing_up_with_another_tenants_key_still_makes_the_new_tenant(
+    http: httpx.AsyncClient,
+) -> None:
+    """Sign-up is public: a credential sent along (here an app key of another tenant)
+    does not narrow it to that tenant, whose rows the new tenant's are not."""
+    _, key = await new_app(http, (await new_tenant(http))["apiKey"])
+    email = f"owner-{secrets.token_hex(4)}@example.com"
+    r = await http.post("/v1/tenants", headers=bearer(key), json={"name": "0", "ownerEmail": email})
+    assert r.status_code == 201, r.text
+    made = await http.get("/v1/tenants/me", headers=bearer(r.json()["apiKey"]))
+    assert made.json()["id"] == r.json()["tenant"]["id"]

@@ -47,6 +47,13 @@ class UnitOfWork:
             self._conn, self._tx = conn, tx
         return self._conn
 
+    async def widen(self) -> None:
+        """Let this request's transaction reach every tenant, for the rare route whose work
+        is not the caller's tenant's (signing up makes a new tenant, whoever asks)."""
+        self._tenant_id = None
+        if self._conn is not None:
+            await self._conn.execute(_NARROW, "*")
+
     def commit_even_on_error(self) -> None:
         """Keep this transaction's writes although the response is an error (e.g. revoking a
         refresh-token family on reuse, which must stick while the client gets a 401)."""

@@ -31,6 +31,7 @@ async def create_tenant(
     conn: Conn, deps: DepsT, uow: Uow, caller: Caller, data: Json[s.CreateTenant]
 ) -> s.CreatedTenant:
     body = parse(data, s.CreateTenant)
+    await uow.widen()  # a new tenant's rows are not the caller's tenant's
     created, owner = await service.create_tenant(conn, deps, caller, body)
     await auth.send_login_link(conn, deps, uow, owner)
     return created
