@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
+from stackbe_common.errors import ErrorBody
 from stackbe_gateway.routes import ROUTES
 
 from .support import FakeIdentity
@@ -33,7 +36,19 @@ def _document(prefix: str, thing_field: str) -> dict[str, Any]:
                         "200": {
                             "description": "OK",
                             "content": {"application/json": {"schema": ref}},
-                        }
+                        },
+                        "400": {  # the framework's own shape, as Litestar writes it
+                            "description": "Bad request syntax or unsupported method",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["detail", "status_code"],
+                                        "properties": {"detail": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        },
                     },
                 },
                 "post": {
@@ -100,6 +115,14 @@ async def test_openapi_json_merges_every_upstream_into_one_public_document(
     }
     assert doc["security"] == [{"bearerAuth": []}]
     assert "x-ratelimit-limit" in response.headers
+    # Errors are documented as StackBE answers them, whatever the service's framework says.
+    bad = doc["paths"]["/v1/alpha"]["get"]["responses"]["400"]["content"]["application/json"]
+    assert bad["schema"] == {"$ref": "#/components/schemas/Error"}
+    error = schemas["Error"]
+    assert set(error["properties"]) == {f.encode_name for f in msgspec.structs.fields(ErrorBody)}
+    assert set(error["required"]) == {
+        f.encode_name for f in msgspec.structs.fields(ErrorBody) if f.required
+    }
 
 
 async def test_openapi_json_is_unavailable_when_no_upstream_answers(

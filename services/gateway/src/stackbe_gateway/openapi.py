@@ -70,6 +70,44 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
+# Every error answer, whoever gives it (docs/api.md, "Errors"): libs/common's ErrorBody.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["statusCode", "error", "message", "code"],
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "error": {"type": "string", "description": "the HTTP status phrase"},
+        "message": {"type": "string"},
+        "code": {"type": "string", "description": "machine-readable, e.g. CUSTOMER_NOT_FOUND"},
+        "requestId": {"type": "string"},
+        "field": {"type": "string", "description": "the offending field, for a 400"},
+    },
+}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _errors_as_documented(item: dict[str, Any]) -> dict[str, Any]:
+    """A path item whose error responses (4xx, 5xx) name StackBE's error body, in place
+    of the framework's own validation-error shape."""
+    out = {}
+    for method, operation in item.items():
+        responses = operation.get("responses") if isinstance(operation, dict) else None
+        if isinstance(responses, dict):
+            operation = {
+                **operation,
+                "responses": {
+                    status: (
+                        {**answer, "content": _ERROR_CONTENT}
+                        if str(status)[:1] in ("4", "5") and isinstance(answer, dict)
+                        else answer
+                    )
+                    for status, answer in responses.items()
+                },
+            }
+        out[method] = operation
+    return out
+
+
 def merge_documents(documents: dict[str, dict[str, Any]], table: RouteTable) -> dict[str, Any]:
     """Merge per-service documents (in the given order) into one public document."""
     components: dict[str, dict[str, Any]] = {"schemas": {}}
@@ -101,10 +139,11 @@ def merge_documents(documents: dict[str, dict[str, Any]], table: RouteTable) -> 
             routed = table.match(path)
             if _internal(path) or routed is None or routed[0] != service:
                 continue
-            paths[path] = item
+            paths[path] = _errors_as_documented(item)
         for tag in document.get("tags") or []:
             if isinstance(tag, dict) and "name" in tag:
                 tags.setdefault(tag["name"], tag)
+    components["schemas"]["Error"] = ERROR_SCHEMA
     components["securitySchemes"] = {"bearerAuth": BEARER_SCHEME}
     merged: dict[str, Any] = {
         "openapi": "3.1.0",
