@@ -105,6 +105,8 @@ async def platform(
             "STACKBE_STRIPE_API_BASE": fake_stripe.url,
             # Ten processes share the test server's connections with the service tests.
             "STACKBE_DATABASE_POOL_SIZE": "3",
+            # The fuzzing test sends a few thousand requests a minute with one key.
+            "STACKBE_RATE_LIMIT_PER_MINUTE": "100000",
         },
     )
     yield stack
