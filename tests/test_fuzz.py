@@ -48,6 +48,7 @@ def _schemathesis(gateway_url: str, key: str, reports: Path) -> subprocess.Compl
         ],
         capture_output=True,
         text=True,
+        cwd=reports,  # its example database and reports stay out of the checkout
         timeout=600,
         check=False,
     )
