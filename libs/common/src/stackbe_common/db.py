@@ -17,35 +17,39 @@ from typing import Any
 import asyncpg
 import msgspec
 
-__all__ = ["UNAVAILABLE", "Connection", "Pool", "create_pool", "database_unavailable"]
+from .logging import get_logger
+
+__all__ = ["POSTGRES_UNAVAILABLE", "Connection", "Pool", "create_pool", "database_unavailable"]
+
+log = get_logger(__name__)
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
 
 
-# What Postgres (or the way to it) being away looks like: refused or lost connections, a
-# server shutting down or starting up.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
+# What Postgres being away looks like once a connection exists: lost connections, a
+# server shutting down, starting up or out of connection slots. (A refused connection is
+# an OSError, taken as this only where a connection is opened: see ``database_unavailable``.)
+POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
 )
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached now (answer 503, not 500)."""
+def database_unavailable(exc: BaseException, *, connecting: bool = False) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (answer 503, not 500).
+    ``connecting``: raised while opening or finishing a transaction, where an OSError is
+    the way to Postgres failing (elsewhere it may be anything: DNS, SMTP, a file)."""
     if isinstance(exc, asyncpg.InterfaceError):  # only a closed connection, not misuse
         return "closed" in str(exc)
-    return isinstance(exc, UNAVAILABLE)
+    return isinstance(exc, POSTGRES_UNAVAILABLE) or (connecting and isinstance(exc, OSError))
 
 
 async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
-    # Row-level security (common/0003_row_security.sql): pooled work sees every tenant
-    # unless its transaction narrows it (the request edge does, for a tenant's caller).
-    await conn.execute("SET stackbe.tenant_id = '*'")
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename,
@@ -69,7 +73,13 @@ async def create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        server_settings={"search_path": schema, "application_name": f"stackbe-{schema}"},
+        server_settings={
+            "search_path": schema,
+            "application_name": f"stackbe-{schema}",
+            # Row-level security (common/0003_row_security.sql): pooled work sees every
+            # tenant unless its transaction narrows it (the edge does, for a tenant's caller).
+            "stackbe.tenant_id": "*",
+        },
         init=lambda conn: _init_connection(conn, schema),
         reset=_keep_session,
         **kwargs,
@@ -79,8 +89,19 @@ async def create_pool(
 async def ensure_schema(dsn: str, schema: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    except asyncpg.UniqueViolationError:
-        pass  # created by a concurrent process at the same moment
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        except asyncpg.UniqueViolationError:
+            pass  # created by a concurrent process at the same moment
+        role = await conn.fetchrow(_ROLE)
+        if role is not None and role["bypasses"]:
+            log.warning("database.row_security_bypassed", role=role["name"], schema=schema)
     finally:
         await conn.close()
+
+
+# Superusers and BYPASSRLS roles are never subject to row-level security.
+_ROLE = """
+SELECT rolname AS name, rolsuper OR rolbypassrls AS bypasses
+FROM pg_roles WHERE rolname = current_user
+"""

@@ -28,14 +28,14 @@ from litestar.types import Scope as ASGIScope
 from . import idempotency
 from .crypto import Keyring
 from .db import database_unavailable
-from .errors import PayloadTooLarge, StackBEError, Unavailable, error_body, status_of
+from .errors import DatabaseUnavailable, PayloadTooLarge, StackBEError, error_body, status_of
 from .ids import new_id
 from .logging import get_logger
 from .scope import HEADER as SCOPE_HEADER
 from .scope import Scope, verify_scope
 from .uow import UnitOfWork
 
-__all__ = ["OPEN_PATHS", "REQUEST_ID_HEADER", "UNAVAILABLE_MESSAGE", "EdgeContext", "ServiceEdge"]
+__all__ = ["OPEN_PATHS", "REQUEST_ID_HEADER", "EdgeContext", "ServiceEdge"]
 
 log = get_logger(__name__)
 
@@ -43,7 +43,6 @@ REQUEST_ID_HEADER = b"x-request-id"
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 _SCOPE_HEADER = SCOPE_HEADER.encode()
 _IDEMPOTENCY_HEADER = b"idempotency-key"
-UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly"
 
 
 class EdgeContext:
@@ -235,7 +234,7 @@ class ServiceEdge:
         the stored answer then, never a second change.) Anything else goes on up."""
         with contextlib.suppress(Exception):  # rolling back a lost connection fails too
             await uow.finish(commit=False)
-        if not database_unavailable(exc):
+        if not database_unavailable(exc, connecting=True):
             raise exc
         log.warning("request.unavailable", error=repr(exc))
-        await _send_error(send, Unavailable(UNAVAILABLE_MESSAGE), request_id)
+        await _send_error(send, DatabaseUnavailable(), request_id)

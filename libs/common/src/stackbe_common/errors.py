@@ -14,6 +14,7 @@ import msgspec
 __all__ = [
     "AppNotFound",
     "Conflict",
+    "DatabaseUnavailable",
     "ErrorBody",
     "Forbidden",
     "GatewayFailed",
@@ -115,6 +116,10 @@ class RateLimited(StackBEError):
 class Unavailable(StackBEError):
     code = "SERVICE_UNAVAILABLE"
     default_message = "A dependency is unavailable, try again"
+
+
+class DatabaseUnavailable(Unavailable):
+    default_message = "The database is unavailable; try again shortly"
 
 
 class GatewayFailed(StackBEError):

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from .errors import DatabaseUnavailable
+
 __all__ = ["UnitOfWork"]
 
 _NARROW = "SELECT set_config('stackbe.tenant_id', $1, true)"
@@ -35,7 +37,10 @@ class UnitOfWork:
 
     async def connection(self) -> asyncpg.Connection:
         if self._conn is None:
-            conn = await self._pool.acquire()
+            try:
+                conn = await self._pool.acquire()
+            except OSError as exc:  # Postgres refuses connections: down or restarting
+                raise DatabaseUnavailable() from exc
             try:
                 tx = conn.transaction()
                 await tx.start()

@@ -20,9 +20,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
 from .crypto import Keyring
-from .db import UNAVAILABLE, database_unavailable
-from .edge import UNAVAILABLE_MESSAGE, EdgeContext, ServiceEdge
-from .errors import InvalidInput, StackBEError, Unavailable, error_body, status_of
+from .db import POSTGRES_UNAVAILABLE, database_unavailable
+from .edge import EdgeContext, ServiceEdge
+from .errors import DatabaseUnavailable, InvalidInput, StackBEError, error_body, status_of
 from .logging import get_logger
 from .scope import Scope
 from .uow import UnitOfWork
@@ -32,6 +32,7 @@ __all__ = [
     "Caller",
     "Conn",
     "Json",
+    "PublicConn",
     "Uow",
     "caller_of",
     "create_service_app",
@@ -47,6 +48,9 @@ _FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
 
 # What every route may ask for, by these parameter names: ``conn``, ``caller``, ``uow``.
 Conn = NamedDependency[asyncpg.Connection]
+# A route whose credential is in its body (a sign-in or refresh token, a sign-up): its
+# connection is not narrowed to the tenant of whatever bearer came along.
+PublicConn = NamedDependency[asyncpg.Connection]
 Caller = NamedDependency[Scope]
 Uow = NamedDependency[UnitOfWork]
 
@@ -215,12 +219,12 @@ def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response
     if not database_unavailable(exc):
         return _on_unexpected(request, exc)
     log.warning("request.unavailable", path=request.url.path, error=repr(exc))
-    return _on_stackbe_error(request, Unavailable(UNAVAILABLE_MESSAGE))
+    return _on_stackbe_error(request, DatabaseUnavailable())
 
 
 def _on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
     """Only a hostile body nests deep enough to exhaust the decoder's recursion."""
-    log.warning("request.too_deep", path=request.url.path)
+    log.warning("request.too_deep", path=request.url.path, exc_info=exc)
     message = "Request body is nested too deeply"
     return _json(400, error_body(400, "VALIDATION_ERROR", message, _request_id(request)))
 
@@ -228,7 +232,7 @@ def _on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Respon
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     StackBEError: _on_stackbe_error,
     RecursionError: _on_too_deep,
-    **dict.fromkeys(UNAVAILABLE, _on_unavailable),
+    **dict.fromkeys(POSTGRES_UNAVAILABLE, _on_unavailable),
     ValidationException: _on_validation,
     HTTPException: _on_http,
     Exception: _on_unexpected,
@@ -238,6 +242,13 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 async def provide_conn(request: Request[Any, Any, Any]) -> asyncpg.Connection:
     """The request's connection, inside the transaction the edge owns."""
     ctx: EdgeContext = request.scope["stackbe"]  # type: ignore[typeddict-item]
+    return await ctx.uow.connection()
+
+
+async def provide_public_conn(request: Request[Any, Any, Any]) -> asyncpg.Connection:
+    """The request's connection, reaching every tenant's rows (``public_conn``)."""
+    ctx: EdgeContext = request.scope["stackbe"]  # type: ignore[typeddict-item]
+    await ctx.uow.widen()
     return await ctx.uow.connection()
 
 
@@ -306,6 +317,7 @@ def create_service_app(
         ],
         dependencies={
             "conn": Provide(provide_conn),
+            "public_conn": Provide(provide_public_conn),
             "caller": Provide(provide_caller, sync_to_thread=False),
             "uow": Provide(provide_uow, sync_to_thread=False),
             **(dependencies or {}),
