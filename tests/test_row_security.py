@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from stackbe_common.testing.plugin import SERVICE_ROLE
+from stackbe_common.testing.smtp import Mailbox
 
 from .conftest import SERVICES, bearer, new_app, new_tenant
+from .test_e2e_dashboard import sign_in
 
 NARROW = "SELECT set_config('stackbe.tenant_id', $1, true)"
 
@@ -132,3 +134,21 @@ async def test_signing_up_with_another_tenants_key_still_makes_the_new_tenant(
     assert r.status_code == 201, r.text
     made = await http.get("/v1/tenants/me", headers=bearer(r.json()["apiKey"]))
     assert made.json()["id"] == r.json()["tenant"]["id"]
+
+
+async def test_a_token_in_the_body_works_whatever_bearer_comes_along(
+    http: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """Sign-in and refresh take their credential from the body: another tenant's key sent
+    along (a member of two tenants, signed in to one) does not narrow them away."""
+    owner = await new_tenant(http)
+    other_key = (await new_tenant(http))["apiKey"]
+    pair = await sign_in(http, mailbox, owner["ownerEmail"])
+    r = await http.post(
+        "/v1/auth/refresh",
+        headers=bearer(other_key),
+        json={"refreshToken": pair["refreshToken"]},
+    )
+    assert r.status_code == 200, r.text
+    me = await http.get("/v1/auth/me", headers=bearer(r.json()["accessToken"]))
+    assert me.json()["tenant"]["id"] == owner["tenant"]["id"]

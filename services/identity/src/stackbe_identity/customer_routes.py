@@ -12,7 +12,7 @@ from litestar.params import Body, FromPath, FromQuery
 
 from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
-from stackbe_common.web import Caller, Conn, Json, Uow, parse
+from stackbe_common.web import Caller, Conn, Json, PublicConn, Uow, parse
 
 from . import customer_auth, customers
 from . import schemas as s
@@ -70,7 +70,7 @@ async def update_customer(
     summary="Email a customer a sign-in link (always 202)",
 )
 async def request_customer_link(
-    conn: Conn,
+    public_conn: PublicConn,
     deps: DepsT,
     uow: Uow,
     caller: Caller,
@@ -78,7 +78,7 @@ async def request_customer_link(
     data: Json[s.RequestCustomerLink],
 ) -> s.Accepted:
     body = parse(data, s.RequestCustomerLink)
-    await customer_auth.request_link(conn, deps, uow, caller, app_id, body)
+    await customer_auth.request_link(public_conn, deps, uow, caller, app_id, body)
     return s.Accepted()
 
 
@@ -88,9 +88,9 @@ async def request_customer_link(
     media_type="text/html",
 )
 async def customer_confirm(
-    conn: Conn, app_id: FromPath[str], token: FromQuery[str] = ""
+    public_conn: PublicConn, app_id: FromPath[str], token: FromQuery[str] = ""
 ) -> Response[str]:
-    app = await customer_auth.live_app(conn, app_id)
+    app = await customer_auth.live_app(public_conn, app_id)
     page = confirm_page(token, f"/v1/apps/{app_id}/auth/confirm", app["name"])
     return Response(
         page,
@@ -106,14 +106,14 @@ async def customer_confirm(
     media_type="text/html",
 )
 async def customer_confirm_submit(
-    conn: Conn,
+    public_conn: PublicConn,
     deps: DepsT,
     app_id: FromPath[str],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[str]:
     try:
         session, redirect = await customer_auth.verify_link(
-            conn, deps, app_id, data.get("token", "")
+            public_conn, deps, app_id, data.get("token", "")
         )
     except StackBEError as exc:
         return Response(failed_page(exc.message), status_code=400, media_type="text/html")
@@ -123,7 +123,7 @@ async def customer_confirm_submit(
         return Response(
             "", status_code=303, headers={"Location": location, "Cache-Control": "no-store"}
         )
-    app = await customer_auth.live_app(conn, app_id)
+    app = await customer_auth.live_app(public_conn, app_id)
     page = customer_signed_in_page(app["name"], session.customer.email)
     return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 
@@ -134,10 +134,10 @@ async def customer_confirm_submit(
     summary="Exchange a customer sign-in token for a session",
 )
 async def customer_verify(
-    conn: Conn, deps: DepsT, app_id: FromPath[str], data: Json[s.VerifyToken]
+    public_conn: PublicConn, deps: DepsT, app_id: FromPath[str], data: Json[s.VerifyToken]
 ) -> s.CustomerSession:
     body = parse(data, s.VerifyToken)
-    session, _ = await customer_auth.verify_link(conn, deps, app_id, body.token)
+    session, _ = await customer_auth.verify_link(public_conn, deps, app_id, body.token)
     return session
 
 

@@ -11,7 +11,7 @@ from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from stackbe_common.errors import StackBEError
 from stackbe_common.pagination import Page, page_params
-from stackbe_common.web import Caller, Conn, Json, Uow, parse
+from stackbe_common.web import Caller, Conn, Json, PublicConn, Uow, parse
 
 from . import apps, auth, service
 from . import schemas as s
@@ -28,12 +28,11 @@ DepsT = NamedDependency[Deps]
 
 @post("/v1/tenants", status_code=201, summary="Create a tenant and its first tenant key")
 async def create_tenant(
-    conn: Conn, deps: DepsT, uow: Uow, caller: Caller, data: Json[s.CreateTenant]
+    public_conn: PublicConn, deps: DepsT, uow: Uow, caller: Caller, data: Json[s.CreateTenant]
 ) -> s.CreatedTenant:
     body = parse(data, s.CreateTenant)
-    await uow.widen()  # a new tenant's rows are not the caller's tenant's
-    created, owner = await service.create_tenant(conn, deps, caller, body)
-    await auth.send_login_link(conn, deps, uow, owner)
+    created, owner = await service.create_tenant(public_conn, deps, caller, body)
+    await auth.send_login_link(public_conn, deps, uow, owner)
     return created
 
 
@@ -87,10 +86,10 @@ async def remove_member(
 
 @post("/v1/auth/magic-link", status_code=202, summary="Email a sign-in link (always 202)")
 async def request_magic_link(
-    conn: Conn, deps: DepsT, uow: Uow, caller: Caller, data: Json[s.RequestMagicLink]
+    public_conn: PublicConn, deps: DepsT, uow: Uow, caller: Caller, data: Json[s.RequestMagicLink]
 ) -> s.Accepted:
     body = parse(data, s.RequestMagicLink)
-    await auth.request_magic_link(conn, deps, uow, caller, body)
+    await auth.request_magic_link(public_conn, deps, uow, caller, body)
     return s.Accepted()
 
 
@@ -105,12 +104,12 @@ async def confirm(token: FromQuery[str] = "") -> Response[str]:
 
 @post("/v1/auth/confirm", status_code=200, include_in_schema=False, media_type="text/html")
 async def confirm_submit(
-    conn: Conn,
+    public_conn: PublicConn,
     deps: DepsT,
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[str]:
     try:
-        pair = await auth.verify_magic_link(conn, deps, data.get("token", ""))
+        pair = await auth.verify_magic_link(public_conn, deps, data.get("token", ""))
     except StackBEError as exc:
         return Response(failed_page(exc.message), status_code=400, media_type="text/html")
     page = signed_in_page(pair.member.email, pair.access_token, pair.refresh_token, pair.expires_in)
@@ -118,15 +117,17 @@ async def confirm_submit(
 
 
 @post("/v1/auth/verify", status_code=200, summary="Exchange a sign-in token for a session")
-async def verify(conn: Conn, deps: DepsT, data: Json[s.VerifyToken]) -> s.TokenPair:
+async def verify(public_conn: PublicConn, deps: DepsT, data: Json[s.VerifyToken]) -> s.TokenPair:
     body = parse(data, s.VerifyToken)
-    return await auth.verify_magic_link(conn, deps, body.token)
+    return await auth.verify_magic_link(public_conn, deps, body.token)
 
 
 @post("/v1/auth/refresh", status_code=200, summary="Rotate a refresh token")
-async def refresh(conn: Conn, deps: DepsT, uow: Uow, data: Json[s.RefreshTokens]) -> s.TokenPair:
+async def refresh(
+    public_conn: PublicConn, deps: DepsT, uow: Uow, data: Json[s.RefreshTokens]
+) -> s.TokenPair:
     body = parse(data, s.RefreshTokens)
-    return await auth.refresh_session(conn, deps, uow, body)
+    return await auth.refresh_session(public_conn, deps, uow, body)
 
 
 @post("/v1/auth/logout", status_code=204, summary="End this dashboard session")
