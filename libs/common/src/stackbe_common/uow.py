@@ -7,6 +7,7 @@ otherwise, so services never commit and a failed request changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -36,16 +37,25 @@ class UnitOfWork:
         return self._pool
 
     async def connection(self) -> asyncpg.Connection:
+        """The request's connection, its transaction begun. Failing to get one (Postgres
+        refusing connections, or a pooled connection that died with a restart) is a
+        503: acquiring, BEGIN and the narrowing do nothing else that could fail."""
         if self._conn is None:
             try:
                 conn = await self._pool.acquire()
-            except OSError as exc:  # Postgres refuses connections: down or restarting
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise DatabaseUnavailable() from exc
             try:
                 tx = conn.transaction()
                 await tx.start()
                 if self._tenant_id is not None:
                     await conn.execute(_NARROW, self._tenant_id)
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    conn.terminate()  # its state is unknown: the pool opens a fresh one
+                with contextlib.suppress(Exception):
+                    await self._pool.release(conn)
+                raise DatabaseUnavailable() from exc
             except BaseException:
                 await self._pool.release(conn)
                 raise
