@@ -47,3 +47,22 @@ def test_a_missing_variable_stops_the_process_with_one_line():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "stackbe: missing environment variable STACKBE_DATABASE_URL"
+
+
+def test_the_secret_scan_knows_each_kind_of_secret_and_not_their_masked_forms():
+    from stackbe_common.apikeys import APP_PREFIX, TENANT_PREFIX, generate_key
+    from stackbe_common.testing.leaks import found_in
+
+    assert found_in(f"key={generate_key(TENANT_PREFIX)}") == ["API key"]
+    assert found_in(f"key={generate_key(APP_PREFIX)}") == ["API key"]
+    jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJtZW1feCJ9." + "s" * 40
+    assert found_in(f"Bearer {jwt}") == ["access or session token (JWT)"]
+    assert found_in("sk_test_51Habcdefghij") == ["Stripe key"]
+    assert found_in("whsec_" + "k" * 32) == ["webhook secret"]
+    for masked in (
+        "sbt_8RFG…2bgU4j",
+        "sk_test_***",
+        "Invalid API Key provided: sk_live_…",
+        "whsec_…",
+    ):
+        assert found_in(masked) == [], masked

@@ -28,11 +28,19 @@ import pytest
 
 from ..config import PREFIX
 from ..infra import NatsServer, answers, docker_answers, nats_server_binary
+from .leaks import LeakScan
 from .smtp import Mailbox, smtp_server
 
 S = TypeVar("S")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "prints_a_secret: the test writes a secret on purpose (the scan skips it)"
+    )
+    config.pluginmanager.register(LeakScan(), "stackbe-leak-scan")
 
 
 def _worker(config: pytest.Config) -> str:
