@@ -30,6 +30,8 @@ Pool = asyncpg.Pool
 # What Postgres being away looks like once a connection exists: lost connections, a
 # server shutting down, starting up or out of connection slots. (A refused connection is
 # an OSError, taken as this only where a connection is opened: see ``database_unavailable``.)
+# asyncpg's InternalClientError ("cannot switch to state ...") is its protocol left
+# mid-operation by a connection cut under it, as seen while Postgres restarts.
 POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
@@ -37,6 +39,7 @@ POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -44,8 +47,10 @@ def database_unavailable(exc: BaseException, *, connecting: bool = False) -> boo
     """Whether ``exc`` says the database cannot be reached now (answer 503, not 500).
     ``connecting``: raised while opening or finishing a transaction, where an OSError is
     the way to Postgres failing (elsewhere it may be anything: DNS, SMTP, a file)."""
-    if isinstance(exc, asyncpg.InterfaceError):  # only a closed connection, not misuse
-        return "closed" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError):  # only a lost connection, not misuse
+        # A pooled connection that is lost is handed back to its pool at once: its proxy
+        # then refuses every call as "released back to the pool".
+        return "closed" in str(exc) or "released back to the pool" in str(exc)
     return isinstance(exc, POSTGRES_UNAVAILABLE) or (connecting and isinstance(exc, OSError))
 
 

@@ -28,7 +28,14 @@ from litestar.types import Scope as ASGIScope
 from . import idempotency
 from .crypto import Keyring
 from .db import database_unavailable
-from .errors import DatabaseUnavailable, PayloadTooLarge, StackBEError, error_body, status_of
+from .errors import (
+    INTERNAL_MESSAGE,
+    DatabaseUnavailable,
+    PayloadTooLarge,
+    StackBEError,
+    error_body,
+    status_of,
+)
 from .ids import new_id
 from .logging import get_logger
 from .scope import HEADER as SCOPE_HEADER
@@ -166,7 +173,7 @@ class ServiceEdge:
                 await _send_error(send, exc, request_id)
                 return
             except Exception as exc:
-                await self._unavailable(send, uow, exc, request_id)
+                await self._failed(send, uow, exc, request_id, scope["path"])
                 return
             except BaseException:
                 await uow.finish(commit=False)
@@ -217,7 +224,7 @@ class ServiceEdge:
                 )
             await uow.finish(commit=ok or uow.keep_on_error)
         except Exception as exc:
-            await self._unavailable(send, uow, exc, request_id)
+            await self._failed(send, uow, exc, request_id, scope["path"])
             return
         except BaseException:
             await uow.finish(commit=False)
@@ -228,13 +235,20 @@ class ServiceEdge:
         await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})
 
     @staticmethod
-    async def _unavailable(send: Send, uow: UnitOfWork, exc: Exception, request_id: str) -> None:
-        """The transaction could not be opened or finished: with the database away, a 503.
-        (A commit cut off may have landed: a client retrying with its Idempotency-Key gets
-        the stored answer then, never a second change.) Anything else goes on up."""
+    async def _failed(
+        send: Send, uow: UnitOfWork, exc: Exception, request_id: str, path: str
+    ) -> None:
+        """The edge's own work failed: opening or finishing the transaction, or the
+        idempotency record. The edge answers itself, in the documented body, and never lets
+        the exception go on up: the route's answer has begun by then, so the HTTP server
+        would send a bare 500. With the database away, a 503 (a commit cut off may have
+        landed: a client retrying with its Idempotency-Key gets the stored answer then,
+        never a second change); anything else, a 500, logged."""
         with contextlib.suppress(Exception):  # rolling back a lost connection fails too
             await uow.finish(commit=False)
-        if not database_unavailable(exc, connecting=True):
-            raise exc
-        log.warning("request.unavailable", error=repr(exc))
-        await _send_error(send, DatabaseUnavailable(), request_id)
+        if database_unavailable(exc, connecting=True):
+            log.warning("request.unavailable", error=repr(exc))
+            await _send_error(send, DatabaseUnavailable(), request_id)
+            return
+        log.error("request.failed", path=path, request_id=request_id, exc_info=exc)
+        await _send_error(send, StackBEError(INTERNAL_MESSAGE), request_id)

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "INTERNAL_MESSAGE",
     "AppNotFound",
     "Conflict",
     "DatabaseUnavailable",
@@ -39,6 +40,10 @@ class ErrorBody(msgspec.Struct, rename="camel", omit_defaults=True):
     code: str
     request_id: str | None = None
     field: str | None = None
+
+
+# What a client is told of a failure of StackBE's own (a 500): the request id finds the log.
+INTERNAL_MESSAGE = "Internal error; quote the request id when reporting it"
 
 
 class StackBEError(Exception):

@@ -22,7 +22,14 @@ from litestar.types import ControllerRouterHandler
 from .crypto import Keyring
 from .db import POSTGRES_UNAVAILABLE, database_unavailable
 from .edge import EdgeContext, ServiceEdge
-from .errors import DatabaseUnavailable, InvalidInput, StackBEError, error_body, status_of
+from .errors import (
+    INTERNAL_MESSAGE,
+    DatabaseUnavailable,
+    InvalidInput,
+    StackBEError,
+    error_body,
+    status_of,
+)
 from .logging import get_logger
 from .scope import Scope
 from .uow import UnitOfWork
@@ -209,7 +216,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
         error_body(
             500,
             "INTERNAL_ERROR",
-            "Internal error; quote the request id when reporting it",
+            INTERNAL_MESSAGE,
             request_id,
         ),
     )
