@@ -77,6 +77,7 @@ class SigningKeys:
             "sid": session_id,
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
+            "jti": secrets.token_urlsafe(12),  # each token its own, even in one second
         }
         return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 
@@ -102,6 +103,7 @@ class SigningKeys:
             "sid": session_id,
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
+            "jti": secrets.token_urlsafe(12),  # each token its own, even in one second
         }
         return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 

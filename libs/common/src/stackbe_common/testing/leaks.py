@@ -1,18 +1,30 @@
-"""The suite-wide secret scan: every line any test's code, service or process wrote (the
-output pytest captured for each test, platforms' logs included) is searched for
-credentials. One found fails the run, naming the test and the kind of secret (never the
-secret itself). Responses are the API's business: keys are shown once, on creation.
+"""The suite-wide secret scans, registered by the test plugin for every run.
 
-Tests that print a secret on purpose (to show that this scan catches it) say so with
+- **Output** (``LeakScan``): every line any test's code, service or process wrote (the
+  output pytest captured for each test, platforms' logs included) is searched for
+  credentials. One found fails the run, naming the test and the kind of secret (never the
+  secret itself).
+- **Responses** (``ResponseScan``): every response a test's HTTP client receives (the
+  in-process test clients and the end-to-end tests' clients of the gateway: all are
+  httpx) is searched too. A secret may be shown once: in the response that made it, and
+  in that response's idempotent replays (the same method, path and ``Idempotency-Key``).
+  Shown by any other response, or sent back to the client that sent it, it fails the
+  test, naming both requests and the kind of secret.
+
+Tests that show a secret on purpose (to prove that a scan catches it) say so with
 ``@pytest.mark.prints_a_secret``."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Generator
+from typing import Any
 
+import httpx
 import pytest
 
-__all__ = ["SECRETS", "found_in"]
+__all__ = ["SECRETS", "LeakScan", "ResponseScan", "found_in"]
 
 SECRETS = {
     "API key": re.compile(r"\bsb[ta]_[A-Za-z0-9]{30,}"),
@@ -27,6 +39,27 @@ SECRETS = {
 def found_in(text: str) -> list[str]:
     """The kinds of secret ``text`` holds."""
     return [kind for kind, pattern in SECRETS.items() if pattern.search(text)]
+
+
+def _secrets(text: str) -> dict[str, str]:
+    """Each secret in ``text``, with its kind."""
+    return {
+        match.group(0): kind
+        for kind, pattern in SECRETS.items()
+        for match in pattern.finditer(text)
+    }
+
+
+def _text(headers: httpx.Headers, content: bytes) -> str:
+    head = "\n".join(f"{k}: {v}" for k, v in headers.multi_items())
+    return head + "\n\n" + content.decode("utf-8", "replace")
+
+
+def _body(request: httpx.Request) -> bytes:
+    try:
+        return request.content
+    except httpx.RequestNotRead:  # streamed and not read: nothing to compare
+        return b""
 
 
 class LeakScan:
@@ -53,3 +86,91 @@ class LeakScan:
             for leak in sorted(set(self.leaks)):
                 reporter.line(leak)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class ResponseScan:
+    """Wraps httpx's clients' ``send`` for the session (httpx is the only HTTP client the
+    tests use) and checks each response they return; see the module's docstring."""
+
+    def __init__(self) -> None:
+        # secret -> (method, path, Idempotency-Key) of the response that first showed it
+        self._shown: dict[str, tuple[str, str, str | None]] = {}
+        self._found: list[str] = []
+        self._scanned = 0
+        self.total = 0
+        self._originals: dict[Any, Any] = {}
+
+    @property
+    def found(self) -> list[str]:
+        """What was found since the last test phase reported (never the secrets)."""
+        return list(self._found)
+
+    def install(self) -> None:
+        scan = self
+        async_send = self._originals[httpx.AsyncClient] = httpx.AsyncClient.send
+        sync_send = self._originals[httpx.Client] = httpx.Client.send
+
+        async def send_async(
+            client: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any
+        ) -> httpx.Response:
+            response = await async_send(client, request, *args, **kwargs)
+            scan.check(request, response)
+            return response
+
+        def send_sync(
+            client: httpx.Client, request: httpx.Request, *args: Any, **kwargs: Any
+        ) -> httpx.Response:
+            response = sync_send(client, request, *args, **kwargs)
+            scan.check(request, response)
+            return response
+
+        httpx.AsyncClient.send = send_async  # type: ignore[method-assign,assignment]
+        httpx.Client.send = send_sync  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        for cls, original in self._originals.items():
+            cls.send = original
+        self._originals.clear()
+
+    def check(self, request: httpx.Request, response: httpx.Response) -> None:
+        if not response.is_closed:
+            return  # streamed: its body is the test's to read
+        self._scanned += 1
+        sent = _text(request.headers, _body(request))
+        here = (request.method, request.url.path, request.headers.get("idempotency-key"))
+        where = f"{request.method} {request.url.path}"
+        for secret, kind in _secrets(_text(response.headers, response.content)).items():
+            if secret in sent:
+                self._found.append(f"{where} answered with the {kind} it was sent")
+                continue
+            first = self._shown.setdefault(secret, here)
+            if first is here:
+                continue  # its first showing
+            if first != here or here[2] is None:  # not an idempotent replay
+                earlier = f"{first[0]} {first[1]}"
+                self._found.append(f"{where} showed a {kind} already shown by {earlier}")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        found, self._found = self._found, []
+        if found and report.passed and "prints_a_secret" not in item.keywords:
+            report.outcome = "failed"
+            report.longrepr = "secrets in responses:\n" + "\n".join(sorted(set(found)))
+        if call.when == "teardown":
+            report.user_properties.append(("responses_scanned", self._scanned))
+            self._scanned = 0
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            counts = [v for k, v in report.user_properties if k == "responses_scanned"]
+            self.total += sum(v for v in counts if isinstance(v, int))
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.total and not os.environ.get("PYTEST_XDIST_WORKER"):
+            terminalreporter.write_line(f"secret scan: {self.total} responses checked")

@@ -28,7 +28,7 @@ import pytest
 
 from ..config import PREFIX
 from ..infra import NatsServer, answers, docker_answers, nats_server_binary
-from .leaks import LeakScan
+from .leaks import LeakScan, ResponseScan
 from .smtp import Mailbox, smtp_server
 
 S = TypeVar("S")
@@ -41,6 +41,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "prints_a_secret: the test writes a secret on purpose (the scan skips it)"
     )
     config.pluginmanager.register(LeakScan(), "stackbe-leak-scan")
+    responses = ResponseScan()
+    responses.install()
+    config.pluginmanager.register(responses, "stackbe-response-scan")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    responses = config.pluginmanager.get_plugin("stackbe-response-scan")
+    if isinstance(responses, ResponseScan):
+        responses.uninstall()
 
 
 def _worker(config: pytest.Config) -> str:
