@@ -4,6 +4,7 @@ before the commit. Left to the HTTP server, either would be a bare 500."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from collections.abc import AsyncIterator
@@ -18,8 +19,9 @@ from litestar.testing import AsyncTestClient
 
 from stackbe_common.crypto import Keyring
 from stackbe_common.db import create_pool, database_unavailable
+from stackbe_common.errors import NotFound
 from stackbe_common.scope import Principal, Scope, sign_scope
-from stackbe_common.web import create_service_app
+from stackbe_common.web import Conn, create_service_app
 
 SECRET = secrets.token_bytes(32)
 TENANT = "ten_edge"
@@ -40,14 +42,14 @@ async def client(
         )
 
     @post("/refused-at-commit", status_code=200)
-    async def refused_at_commit(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def refused_at_commit(conn: Conn) -> dict[str, Any]:
         # Both rows go in; the deferred unique constraint refuses them at COMMIT.
         await conn.execute("INSERT INTO pairs VALUES (1), (1)")
         await conn.execute("INSERT INTO notes VALUES ('refused')")
         return {"ok": True}
 
     @post("/cut-before-commit", status_code=200)
-    async def cut_before_commit(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def cut_before_commit(conn: Conn) -> dict[str, Any]:
         await conn.execute("INSERT INTO notes VALUES ('cut')")
         other = await asyncpg.connect(database_url)
         try:  # Postgres goes away under this request's connection
@@ -55,6 +57,31 @@ async def client(
         finally:
             await other.close()
         return {"ok": True}
+
+    async def cut(conn: asyncpg.Connection) -> None:
+        other = await asyncpg.connect(database_url)
+        try:  # Postgres goes away under this request's connection
+            await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+        finally:
+            await other.close()
+        for _ in range(100):  # until the client has seen its connection close
+            try:
+                if conn.is_closed():
+                    break
+            except asyncpg.InterfaceError:  # closed, and handed back to the pool already
+                break
+            await asyncio.sleep(0.01)
+
+    @post("/cut-then-not-found", status_code=200)
+    async def cut_then_not_found(conn: Conn) -> dict[str, Any]:
+        await conn.execute("INSERT INTO notes VALUES ('not found')")
+        await cut(conn)
+        raise NotFound("No such thing")
+
+    @post("/cut-then-anything", status_code=200)
+    async def cut_then_anything(conn: Conn) -> dict[str, Any]:
+        await cut(conn)
+        raise RuntimeError("whatever the driver said next")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -68,7 +95,12 @@ async def client(
         name="edge",
         secret=SECRET,
         keyring=_keyring(),
-        route_handlers=[refused_at_commit, cut_before_commit],
+        route_handlers=[
+            refused_at_commit,
+            cut_before_commit,
+            cut_then_not_found,
+            cut_then_anything,
+        ],
         lifespan=lifespan,
     )
     async with AsyncTestClient(app) as client:
@@ -129,3 +161,28 @@ def test_asyncpg_left_mid_operation_by_a_cut_connection_is_the_database_away() -
     )
     assert database_unavailable(gone)
     assert not database_unavailable(asyncpg.UniqueViolationError("duplicate key"))
+
+
+async def test_an_error_answer_stands_when_its_rollback_finds_the_connection_gone(
+    client: AsyncTestClient[Litestar], pool: asyncpg.Pool
+) -> None:
+    r = await client.post("/cut-then-not-found", headers=_headers())
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", r.text
+    assert await _notes(pool) == []
+
+
+async def test_any_error_after_the_connection_closed_under_the_request_is_a_503(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        r = await client.post("/cut-then-anything", headers=_headers())
+    assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE", r.text
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == []
+
+
+def test_bugs_in_using_a_connection_are_not_taken_for_the_database_away() -> None:
+    closed_value = asyncpg.exceptions.DataError("invalid input for query argument $1: 'closed'")
+    busy = asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+    protocol = asyncpg.exceptions.ProtocolError("cannot switch to state 3")
+    for bug in (closed_value, busy, protocol, asyncpg.InternalClientError("no encoder")):
+        assert not database_unavailable(bug), bug

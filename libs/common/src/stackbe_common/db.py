@@ -30,8 +30,8 @@ Pool = asyncpg.Pool
 # What Postgres being away looks like once a connection exists: lost connections, a
 # server shutting down, starting up or out of connection slots. (A refused connection is
 # an OSError, taken as this only where a connection is opened: see ``database_unavailable``.)
-# asyncpg's InternalClientError ("cannot switch to state ...") is its protocol left
-# mid-operation by a connection cut under it, as seen while Postgres restarts.
+# asyncpg's own errors (InterfaceError, InternalClientError) count only when they say the
+# connection is gone: see ``database_unavailable``.
 POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
@@ -42,15 +42,24 @@ POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 
+# What asyncpg says of a connection lost under a query: closed; handed back to its pool
+# at once (its proxy then refuses every call); or its protocol left mid-operation
+# ("cannot switch to state ...", seen while Postgres restarts).
+_LOST = ("closed", "released back to the pool")
+_CUT_MID_OPERATION = "cannot switch to state"
+
 
 def database_unavailable(exc: BaseException, *, connecting: bool = False) -> bool:
     """Whether ``exc`` says the database cannot be reached now (answer 503, not 500).
     ``connecting``: raised while opening or finishing a transaction, where an OSError is
-    the way to Postgres failing (elsewhere it may be anything: DNS, SMTP, a file)."""
-    if isinstance(exc, asyncpg.InterfaceError):  # only a lost connection, not misuse
-        # A pooled connection that is lost is handed back to its pool at once: its proxy
-        # then refuses every call as "released back to the pool".
-        return "closed" in str(exc) or "released back to the pool" in str(exc)
+    the way to Postgres failing (elsewhere it may be anything: DNS, SMTP, a file). Misuse
+    of a connection, bad arguments and protocol errors stay 500s: they are bugs."""
+    if isinstance(exc, asyncpg.exceptions.DataError):  # a bad argument, whatever it says
+        return False
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(said in str(exc) for said in _LOST)
+    if isinstance(exc, asyncpg.InternalClientError):
+        return type(exc) is asyncpg.InternalClientError and str(exc).startswith(_CUT_MID_OPERATION)
     return isinstance(exc, POSTGRES_UNAVAILABLE) or (connecting and isinstance(exc, OSError))
 
 

@@ -7,7 +7,6 @@ the response only after the transaction has committed (or rolled back, for error
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -71,17 +70,14 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
 async def _send_error(send: Send, exc: StackBEError, request_id: str) -> None:
     status = status_of(exc)
     body = error_body(status, exc.code, exc.message, request_id, getattr(exc, "field", None))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (REQUEST_ID_HEADER, request_id.encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (REQUEST_ID_HEADER, request_id.encode()),
+    ]
+    if hasattr(exc, "retry_after"):
+        headers.append((b"retry-after", str(exc.retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -244,9 +240,9 @@ class ServiceEdge:
         would send a bare 500. With the database away, a 503 (a commit cut off may have
         landed: a client retrying with its Idempotency-Key gets the stored answer then,
         never a second change); anything else, a 500, logged."""
-        with contextlib.suppress(Exception):  # rolling back a lost connection fails too
-            await uow.finish(commit=False)
-        if database_unavailable(exc, connecting=True):
+        lost = uow.lost
+        await uow.finish(commit=False)  # a rollback that fails only drops the connection
+        if lost or database_unavailable(exc, connecting=True):
             log.warning("request.unavailable", error=repr(exc))
             await _send_error(send, DatabaseUnavailable(), request_id)
             return

@@ -30,6 +30,7 @@ class UnitOfWork:
         self._tx: Transaction | None = None
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self.keep_on_error = False
+        self._lost = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -51,16 +52,26 @@ class UnitOfWork:
                 if self._tenant_id is not None:
                     await conn.execute(_NARROW, self._tenant_id)
             except Exception as exc:
-                with contextlib.suppress(Exception):
-                    conn.terminate()  # its state is unknown: the pool opens a fresh one
-                with contextlib.suppress(Exception):
-                    await self._pool.release(conn)
+                await self._discard(conn)
                 raise DatabaseUnavailable() from exc
             except BaseException:
-                await self._pool.release(conn)
+                await self._discard(conn)
                 raise
             self._conn, self._tx = conn, tx
         return self._conn
+
+    @property
+    def lost(self) -> bool:
+        """Whether the request's connection closed under it (Postgres restarting, its
+        backend terminated): whatever error the request then meets, the database is away."""
+        return self._lost or (self._conn is not None and _gone(self._conn))
+
+    async def _discard(self, conn: asyncpg.Connection) -> None:
+        """Give back a connection whose state is unknown: the pool opens a fresh one."""
+        with contextlib.suppress(Exception):
+            conn.terminate()
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
 
     async def widen(self) -> None:
         """Let this request's transaction reach every tenant, for the rare route whose work
@@ -86,21 +97,45 @@ class UnitOfWork:
             return
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
-        try:
-            if commit:
-                await tx.commit()
-            else:
+        if not commit:
+            # Nothing of the request is to stay: a rollback that fails (its connection
+            # lost) leaves nothing either, so the request's own answer stands.
+            try:
                 await tx.rollback()
-        finally:
+            except BaseException as exc:
+                await self._discard(conn)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            await self._release(conn)
+            return
+        try:
+            await tx.commit()
+        except BaseException:
+            self._lost = self._lost or _gone(conn)
+            await self._discard(conn)
+            raise
+        await self._release(conn)
+        self._spawn(effects)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        try:
             await self._pool.release(conn)
-        if commit:
-            self._spawn(effects)
+        except Exception:  # committed already: a connection lost now changes nothing
+            await self._discard(conn)
 
     def _spawn(self, effects: list[Callable[[], Awaitable[None]]]) -> None:
         for effect in effects:
             task: asyncio.Task[None] = asyncio.ensure_future(effect())
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
+
+
+def _gone(conn: asyncpg.Connection) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # asyncpg hands a closed one back to its pool at once
+        return True
 
 
 # Strong references so background effects are not garbage-collected mid-flight.

@@ -208,7 +208,20 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
     )
 
 
+def _connection_lost(request: Request[Any, Any, Any]) -> bool:
+    """Whether the request's database connection closed under it (see ``UnitOfWork.lost``)."""
+    ctx = request.scope.get("stackbe")
+    return isinstance(ctx, EdgeContext) and ctx.uow.lost
+
+
+def _answer_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("request.unavailable", path=request.url.path, error=repr(exc))
+    return _on_stackbe_error(request, DatabaseUnavailable())
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if _connection_lost(request):  # whatever asyncpg said of it, the database went away
+        return _answer_unavailable(request, exc)
     request_id = _request_id(request)
     log.exception("request.failed", path=request.url.path, request_id=request_id)
     return _json(
@@ -225,8 +238,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 def _on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if not database_unavailable(exc):
         return _on_unexpected(request, exc)
-    log.warning("request.unavailable", path=request.url.path, error=repr(exc))
-    return _on_stackbe_error(request, DatabaseUnavailable())
+    return _answer_unavailable(request, exc)
 
 
 def _on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
