@@ -3,6 +3,7 @@ secret may be shown once, in the response that made it and its idempotent replay
 
 from __future__ import annotations
 
+import secrets
 import textwrap
 
 import httpx
@@ -59,6 +60,54 @@ def test_a_secret_shown_twice_is_found_naming_both_requests_not_the_secret() -> 
 def test_a_secret_sent_back_to_its_sender_is_found() -> None:
     found = _found(_exchange("GET", "/v1/me", KEY, bearer=KEY))
     assert found == ["GET /v1/me answered with the API key it was sent"]
+
+
+def test_a_replay_for_another_credential_is_not_a_replay() -> None:
+    made = _exchange("POST", "/v1/keys", KEY, key="k1", bearer="one")
+    assert _found(made, _exchange("POST", "/v1/keys", KEY, key="k1", bearer="one")) == []
+    assert _found(made, _exchange("POST", "/v1/keys", KEY, key="k1", bearer="two"))
+
+
+def _json(
+    method: str, path: str, sent: object, answer: object
+) -> tuple[httpx.Request, httpx.Response]:
+    request = httpx.Request(method, f"http://api.test{path}", json=sent)
+    response = httpx.Response(200, json=answer, request=request)
+    response.read()
+    return request, response
+
+
+def test_refresh_tokens_and_one_time_tokens_are_known_by_their_fields() -> None:
+    refresh = secrets.token_urlsafe(32)
+    issued = _json("POST", "/v1/auth/verify", {"token": "t"}, {"refreshToken": refresh})
+    assert _found(issued) == []
+    # The same refresh token in another field of another response is still found.
+    again = _json("GET", "/v1/auth/me", {}, {"note": f"was {refresh}"})
+    assert _found(issued, again) == [
+        "GET /v1/auth/me showed a refresh token already shown by POST /v1/auth/verify"
+    ]
+    one_time = secrets.token_urlsafe(32)
+    echoed = _json("POST", "/v1/auth/verify", {"token": one_time}, {"hint": one_time})
+    assert _found(echoed) == ["POST /v1/auth/verify answered with the one-time token it was sent"]
+
+
+def test_redirects_followed_and_streamed_headers_are_read() -> None:
+    first = httpx.Request("POST", "http://api.test/v1/keys")
+    hop = httpx.Response(303, headers={"location": "/v1/keys/1", "x-key": KEY}, request=first)
+    final_request = httpx.Request("GET", "http://api.test/v1/keys/1")
+    final = httpx.Response(200, json={"key": KEY}, request=final_request, history=[hop])
+    final.read()
+    assert _found((final_request, final)) == [
+        "GET /v1/keys/1 showed a API key already shown by POST /v1/keys"
+    ]
+    streamed_request = httpx.Request("GET", "http://api.test/v1/stream")
+    streamed = httpx.Response(
+        200, headers={"x-key": OTHER}, stream=httpx.ByteStream(b"..."), request=streamed_request
+    )
+    scan = ResponseScan()
+    scan.check(streamed_request, streamed)
+    scan.check(streamed_request, streamed)
+    assert scan.found == ["GET /v1/stream showed a API key already shown by GET /v1/stream"]
 
 
 def test_the_scan_fails_a_test_whose_client_is_shown_a_secret_twice(

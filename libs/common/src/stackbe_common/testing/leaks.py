@@ -4,18 +4,26 @@
   output pytest captured for each test, platforms' logs included) is searched for
   credentials. One found fails the run, naming the test and the kind of secret (never the
   secret itself).
-- **Responses** (``ResponseScan``): every response a test's HTTP client receives (the
-  in-process test clients and the end-to-end tests' clients of the gateway: all are
-  httpx) is searched too. A secret may be shown once: in the response that made it, and
-  in that response's idempotent replays (the same method, path and ``Idempotency-Key``).
-  Shown by any other response, or sent back to the client that sent it, it fails the
-  test, naming both requests and the kind of secret.
+- **Responses** (``ResponseScan``): every response a test's httpx client receives (the
+  in-process test clients and the end-to-end tests' clients of the gateway; every
+  redirect followed; a streamed response's headers) is searched too, for the same
+  secrets and for refresh tokens. A secret may be shown once: in the response that made
+  it, and in that response's idempotent replays (the same method, path,
+  ``Idempotency-Key`` and credential). Shown by any other response, or sent back to the
+  client that sent it (a one-time sign-in token included), it fails the test phase,
+  naming both requests and the kind of secret.
+
+  What is remembered is each test worker's (under xdist, a secret shown by tests on two
+  workers is not compared). Not read: the one test that speaks aiohttp
+  (``services/gateway/tests/test_process.py``), pages a real browser loads, and the
+  answers schemathesis receives in its own process.
 
 Tests that show a secret on purpose (to prove that a scan catches it) say so with
 ``@pytest.mark.prints_a_secret``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Generator
@@ -55,6 +63,36 @@ def _text(headers: httpx.Headers, content: bytes) -> str:
     return head + "\n\n" + content.decode("utf-8", "replace")
 
 
+# Secrets with no form of their own (256 random bits, base64url), known by the JSON field
+# that carries them: shown in a response, or sent by a client (one-time sign-in tokens).
+_SHOWN_FIELDS = ("refreshToken",)
+_SENT_FIELDS = ("token", "refreshToken")
+_CANDIDATE = re.compile(r"[A-Za-z0-9_-]{40,}")
+
+
+def _fields(body: bytes, names: tuple[str, ...]) -> list[str]:
+    """The long string values of ``names`` anywhere in a JSON body."""
+    if not body or body[:1] not in (b"{", b"["):
+        return []
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or a hostile test's deep nesting
+        return []
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in names and isinstance(value, str) and len(value) >= 40:
+                    found.append(value)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return found
+
+
 def _body(request: httpx.Request) -> bytes:
     try:
         return request.content
@@ -89,12 +127,14 @@ class LeakScan:
 
 
 class ResponseScan:
-    """Wraps httpx's clients' ``send`` for the session (httpx is the only HTTP client the
-    tests use) and checks each response they return; see the module's docstring."""
+    """Wraps httpx's clients' ``send`` for the session and checks each response they
+    return; see the module's docstring."""
 
     def __init__(self) -> None:
-        # secret -> (method, path, Idempotency-Key) of the response that first showed it
-        self._shown: dict[str, tuple[str, str, str | None]] = {}
+        # secret -> (method, path, Idempotency-Key, credential) of its first showing
+        self._shown: dict[str, tuple[str, str, str | None, str | None]] = {}
+        # secrets without a recognisable form, learnt from the fields that carry them
+        self._unprefixed: dict[str, str] = {}
         self._found: list[str] = []
         self._scanned = 0
         self.total = 0
@@ -133,13 +173,33 @@ class ResponseScan:
         self._originals.clear()
 
     def check(self, request: httpx.Request, response: httpx.Response) -> None:
-        if not response.is_closed:
-            return  # streamed: its body is the test's to read
+        for hop in (*response.history, response):  # each redirect followed, then the answer
+            self._check(hop.request, hop)
+
+    def _check(self, request: httpx.Request, response: httpx.Response) -> None:
         self._scanned += 1
-        sent = _text(request.headers, _body(request))
-        here = (request.method, request.url.path, request.headers.get("idempotency-key"))
+        body = response.content if response.is_closed else b""  # streamed: headers only
+        received = _text(response.headers, body)
+        sent_body = _body(request)
+        sent = f"{request.url}\n{_text(request.headers, sent_body)}"
         where = f"{request.method} {request.url.path}"
-        for secret, kind in _secrets(_text(response.headers, response.content)).items():
+        for value in _fields(sent_body, _SENT_FIELDS):
+            if value in received:
+                self._found.append(f"{where} answered with the one-time token it was sent")
+        shown = _secrets(received)
+        for field in _fields(body, _SHOWN_FIELDS):
+            self._unprefixed[field] = shown[field] = "refresh token"
+        for candidate in _CANDIDATE.findall(received):  # a refresh token anywhere else
+            if candidate in self._unprefixed:
+                shown.setdefault(candidate, self._unprefixed[candidate])
+        # A replay is the same request again: same method, path, key and credential.
+        here = (
+            request.method,
+            request.url.path,
+            request.headers.get("idempotency-key"),
+            request.headers.get("authorization"),
+        )
+        for secret, kind in shown.items():
             if secret in sent:
                 self._found.append(f"{where} answered with the {kind} it was sent")
                 continue
