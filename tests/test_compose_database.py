@@ -1,9 +1,10 @@
 """Under ``docker compose`` the services log in as an unprivileged role, so row-level
 security holds for them: the postgres container makes it on its first start with
-``deploy/compose/initdb/10-stackbe-role.sh``.
+``deploy/compose/initdb/10-stackbe-role.sql``.
 
-The script is run here the way the postgres image runs it (as the server's superuser,
-``POSTGRES_USER`` against ``POSTGRES_DB``), on a fresh database of the test server.
+The script is run here the way the postgres image runs it (``psql -f`` as the server's
+superuser, ``POSTGRES_USER`` against ``POSTGRES_DB``, with the container's environment),
+on a fresh database of the test server.
 Every service's migrations then run as the role it made, with the settings of
 ``.env.example``, and a service's pool finds row-level security in force."""
 
@@ -32,12 +33,12 @@ from .conftest import SERVICES
 
 ROOT = Path(__file__).parents[1]
 INITDB = ROOT / "deploy" / "compose" / "initdb"
-SCRIPT = INITDB / "10-stackbe-role.sh"
+SCRIPT = INITDB / "10-stackbe-role.sql"
 
 
-def _example_env() -> dict[str, str]:
+def _example_env(name: str = ".env.example") -> dict[str, str]:
     env = {}
-    for line in (ROOT / ".env.example").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
@@ -47,19 +48,24 @@ def _example_env() -> dict[str, str]:
 def _run_script(
     server_url: str, database: str, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """As the postgres image does: its superuser's psql, the compose file's variables."""
+    """As the postgres image does (its ``docker_process_sql``), with the compose file's
+    variables in the environment."""
     url = urlparse(server_url)
     env = {
         "PATH": os.environ["PATH"],
         "PGHOST": url.hostname or "127.0.0.1",
         "PGPORT": str(url.port or 5432),
         "PGPASSWORD": unquote(url.password or ""),
-        "POSTGRES_USER": unquote(url.username or "postgres"),
-        "POSTGRES_DB": database,
         **settings,
     }
+    user = unquote(url.username or "postgres")
+    psql = ["psql", "-v", "ON_ERROR_STOP=1", "--username", user, "--no-password", "--no-psqlrc"]
     return subprocess.run(
-        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60
+        [*psql, "--dbname", database, "-f", str(SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -91,7 +97,13 @@ def test_the_compose_postgres_runs_the_script_with_the_settings_it_needs() -> No
     assert "./deploy/compose/initdb:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
     assert {"STACKBE_DATABASE_USER", "STACKBE_DATABASE_PASSWORD"} <= set(postgres["environment"])
     assert postgres["environment"]["POSTGRES_USER"] != "stackbe"  # the admin is another role
-    assert os.access(SCRIPT, os.X_OK)
+    # The superuser's password is read by the postgres container alone.
+    assert [f["path"] for f in postgres["env_file"]] == [".env.postgres"]
+    assert "POSTGRES_PASSWORD" in _example_env(".env.postgres.example")
+    assert "POSTGRES_PASSWORD" not in _example_env()
+    for name, service in compose.items():
+        if name != "postgres":
+            assert ".env.postgres" not in str(service.get("env_file", "")), name
     # .env.example's URL logs in as the role the script makes, with its password.
     example = _example_env()
     url = urlparse(example["STACKBE_DATABASE_URL"])
