@@ -15,6 +15,7 @@ A miss loads the customer's projection and this period's usage from Postgres onc
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 import asyncpg
@@ -36,6 +37,10 @@ log = get_logger(__name__)
 
 USAGE_SUBJECT = rpc.USAGE_RECORDED
 MAX_UNKNOWN = 100_000  # remembered unknown customer ids and externalIds, then forgotten
+# An externalId found unknown is asked of Postgres again after this long. Its mapping
+# normally arrives with the customer's projection event; should that event ever be
+# missed, the replica finds the customer by itself within this time.
+UNKNOWN_EXTERNAL_SECONDS = 2.0
 
 LOADS = Counter(
     "stackbe_entitlements_cache_loads_total",
@@ -59,7 +64,7 @@ class Cache:
         self._pool = pool
         self._projections: dict[str, CustomerEntitlements] = {}
         self._external: dict[tuple[str, str], str] = {}
-        self._unknown_external: set[tuple[str, str]] = set()
+        self._unknown_external: dict[tuple[str, str], float] = {}  # -> when, monotonic
         self._usage: dict[tuple[str, str], tuple[datetime, int]] = {}
         self._loads: dict[str, asyncio.Future[CustomerEntitlements]] = {}
         self._unknown = 0
@@ -74,7 +79,7 @@ class Cache:
         if projection.external_id is not None:
             key = (projection.app_id, projection.external_id)
             self._external[key] = projection.customer_id
-            self._unknown_external.discard(key)
+            self._unknown_external.pop(key, None)
 
     def count(self, customer_id: str, metric: str, period_start: datetime, used: int) -> None:
         key = (customer_id, metric)
@@ -163,7 +168,8 @@ class Cache:
         key = (app_id, external_id)
         if key in self._external:
             return self._external[key]
-        if key in self._unknown_external:
+        seen = self._unknown_external.get(key)
+        if seen is not None and time.monotonic() - seen < UNKNOWN_EXTERNAL_SECONDS:
             return None
         LOADS.labels("externalId").inc()
         async with self._pool.acquire() as conn:
@@ -174,7 +180,7 @@ class Cache:
             )
         if found is None:
             self._forget_if_full()
-            self._unknown_external.add(key)
+            self._unknown_external[key] = time.monotonic()
             return None
         self._external[key] = found
         return str(found)

@@ -42,6 +42,10 @@ LIMIT 1
 """
 
 
+# The first key of this worker's advisory locks (the second is the customer's hash).
+_TURNS = 0x656E74  # "ent"
+
+
 async def load(conn: asyncpg.Connection, customer_id: str) -> CustomerEntitlements | None:
     """The stored projection, or None when the customer has none yet."""
     body = await conn.fetchval("SELECT body FROM projections WHERE customer_id = $1", customer_id)
@@ -71,10 +75,24 @@ async def _compute(conn: asyncpg.Connection, customer_id: str, app_id: str) -> C
     )
 
 
+async def _take_turn(conn: asyncpg.Connection, customer_id: str) -> None:
+    """Handlers of one customer's events take turns until their transactions end.
+
+    The worker handles each stream's events concurrently, and a customer's projection
+    reads what two of them write: its subscriptions (``on_subscription``) and its
+    externalId (``on_customer``). Without turns, a new customer's two events handled at
+    once each miss the other's uncommitted row: the projection is stored without its
+    externalId, and ``on_customer`` sees no projection to refresh, so none ever carries
+    it and checks by externalId find no one. With turns, under READ COMMITTED, whichever
+    waits sees the other's commit."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _TURNS, customer_id)
+
+
 async def refresh(
     conn: asyncpg.Connection, tenant_id: str, app_id: str, customer_id: str, at: datetime
 ) -> CustomerEntitlements | None:
     """Recompute the customer's projection; store and announce it if it changed."""
+    await _take_turn(conn, customer_id)
     current = await conn.fetchrow(
         "SELECT body, version FROM projections WHERE customer_id = $1 FOR UPDATE", customer_id
     )
@@ -110,6 +128,7 @@ async def refresh(
 
 
 async def on_customer(conn: asyncpg.Connection, event: CustomerCreated | CustomerUpdated) -> None:
+    await _take_turn(conn, event.customer_id)
     changed = await conn.fetchval(
         "INSERT INTO customers (id, tenant_id, app_id, external_id, seen_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET"
@@ -150,7 +169,7 @@ async def on_plan(conn: asyncpg.Connection, event: PlanUpdated) -> None:
         return
     subscribers = await conn.fetch(
         "SELECT DISTINCT customer_id, tenant_id, app_id FROM subscriptions"
-        " WHERE plan_id = $1 AND status <> 'canceled'",
+        " WHERE plan_id = $1 AND status <> 'canceled' ORDER BY customer_id",  # turns in order
         event.plan.id,
     )
     for row in subscribers:
