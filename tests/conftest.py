@@ -7,13 +7,15 @@ import io
 import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+from aiohttp import web
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 import stackbe_events
@@ -201,3 +203,22 @@ async def pay_hosted_checkout(http: httpx.AsyncClient, path: str) -> httpx.Respo
     found = re.search(r'name=csrf value="([^"]+)"', page.text)
     assert found, "the page has no payment form"
     return await http.post(path, data={"csrf": found.group(1)}, follow_redirects=False)
+
+
+@asynccontextmanager
+async def hook_receiver(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A real HTTP receiver on loopback for webhooks: ``POST /hooks`` goes to ``handle``.
+    Yields the URL to register as an endpoint."""
+    app = web.Application()
+    app.router.add_post("/hooks", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hooks"
+    finally:
+        await runner.cleanup()

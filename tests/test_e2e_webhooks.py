@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from .conftest import hook_receiver
 from .test_e2e_entitlements import EXAMPLE, example_shop, settle
 
 
@@ -34,15 +35,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     made = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks", made.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    made.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hooks"  # type: ignore[union-attr]
-    yield made
-    await runner.cleanup()
+    async with hook_receiver(made.handle) as made.url:
+        yield made
 
 
 async def test_a_checkout_reaches_the_apps_endpoint_signed_with_whole_objects(http, receiver):

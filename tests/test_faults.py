@@ -31,7 +31,7 @@ from stackbe_common.devstack.postgres import SystemPostgres, postgres_binaries
 from stackbe_common.infra import NatsServer, free_port, free_ports
 from stackbe_common.testing.plugin import fresh_database
 
-from .conftest import SERVICES, Tee, bearer, new_app, new_tenant
+from .conftest import SERVICES, Tee, bearer, hook_receiver, new_app, new_tenant
 
 CLIENTS = 4
 
@@ -88,7 +88,6 @@ async def world(
             env={"STACKBE_DEV": "false", "STACKBE_DATABASE_POOL_SIZE": "3"},
         )
         made = World(platform, own_postgres, own_nats, database_url, url)
-        receiver = web.Application()
 
         async def hook(request: web.Request) -> web.Response:
             body = await request.json()
@@ -96,25 +95,21 @@ async def world(
             made.deliveries += 1
             return web.Response(status=204)
 
-        receiver.router.add_post("/hooks", hook)
-        runner = web.AppRunner(receiver, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with (
+                hook_receiver(hook) as hooks_url,
+                httpx.AsyncClient(base_url=url, timeout=30) as http,
+            ):
                 tenant_key = (await new_tenant(http))["apiKey"]
                 _, made.app_key = await new_app(http, tenant_key)
                 r = await http.post(
                     "/v1/webhooks/endpoints",
                     headers=bearer(made.app_key),
-                    json={"url": f"http://127.0.0.1:{port}/hooks", "events": ["customer.created"]},
+                    json={"url": hooks_url, "events": ["customer.created"]},
                 )
                 assert r.status_code == 201, r.text
-            yield made
+                yield made
         finally:
-            await runner.cleanup()
             await asyncio.to_thread(platform.stop)
 
 

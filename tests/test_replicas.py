@@ -30,7 +30,7 @@ from stackbe_common.infra import free_ports
 from stackbe_common.testing.plugin import fresh_database, fresh_nats_server
 from stackbe_events.subscriptions import PaymentSucceeded
 
-from .conftest import SERVICES, new_app, new_tenant, read_events
+from .conftest import SERVICES, hook_receiver, new_app, new_tenant, read_events
 from .test_e2e_subscriptions import Shop, moment
 
 PER_REPLICA = 8  # subscriptions bought through each replica's gateway
@@ -101,15 +101,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     made = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks", made.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield made, f"http://127.0.0.1:{port}/hooks"
-    await runner.cleanup()
+    async with hook_receiver(made.handle) as url:
+        yield made, url
 
 
 async def _until(probe: Any, seconds: float, what: str) -> None:
