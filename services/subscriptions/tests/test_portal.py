@@ -4,7 +4,7 @@ every form, and one app's customer kept out of another app's portal."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,7 @@ import httpx
 from stackbe_common.ids import new_id
 from stackbe_common.scope import Principal, Scope
 from stackbe_events.identity import AppCreated, AppUpdated
-from stackbe_subscriptions import readmodels
+from stackbe_subscriptions import portal, readmodels
 
 from .conftest import Api, App
 
@@ -283,3 +283,26 @@ async def test_pause_and_resume_only_when_the_app_offers_them(api: Api, app: App
     assert ">Resume<" in while_paused.text
     assert resumed.status_code == 303
     assert (await api.sub(app, sub["id"]))["status"] == "active"
+
+
+async def test_links_and_sign_ins_a_day_past_expiry_are_pruned(db: asyncpg.Connection) -> None:
+    tenant_id, app_id, customer_id = new_id("ten"), new_id("app"), new_id("cust")
+    now = datetime.now(UTC)
+    ages = {"old": now - timedelta(days=2), "recent": now - timedelta(hours=2), "live": now}
+    ids = {label: new_id("pts") for label in ages}
+    for label, expires in ages.items():
+        for table, secret in (("portal_links", "token_hash"), ("portal_logins", "cookie_hash")):
+            await db.execute(
+                f"INSERT INTO {table} (id, tenant_id, app_id, customer_id, {secret},"
+                " expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                ids[label],
+                tenant_id,
+                app_id,
+                customer_id,
+                ids[label].encode(),
+                expires,
+            )
+    await portal.prune_expired(db)
+    for table in ("portal_links", "portal_logins"):
+        rows = await db.fetch(f"SELECT id FROM {table} WHERE app_id = $1", app_id)
+        assert {r["id"] for r in rows} == {ids["recent"], ids["live"]}, table

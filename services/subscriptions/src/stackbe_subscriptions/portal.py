@@ -270,3 +270,14 @@ async def customer_email(conn: asyncpg.Connection, login: Login) -> str:
     if row is None:
         raise CustomerNotFound()
     return str(row["email"])
+
+
+# Housekeeping: links and sign-ins a day past their expiry are of no use to anyone.
+_PRUNE = """
+WITH links AS (DELETE FROM portal_links WHERE expires_at < now() - interval '1 day')
+DELETE FROM portal_logins WHERE expires_at < now() - interval '1 day'
+"""
+
+
+async def prune_expired(conn: asyncpg.Connection) -> None:
+    await conn.execute(_PRUNE)

@@ -20,6 +20,7 @@ from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 from stackbe_common.stopping import Stopping
 
+from . import portal
 from . import repository as repo
 from .app import SCHEMA
 from .config import SubscriptionsSettings
@@ -125,7 +126,13 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
                 tasks.create_task(consumer.run(stopping))
             tasks.create_task(scheduler(pool, deps, stopping))
             tasks.create_task(
-                run_periodically(pool, HOUSEKEEPING_SECONDS, idempotency.prune, stopping=stopping)
+                run_periodically(
+                    pool,
+                    HOUSEKEEPING_SECONDS,
+                    idempotency.prune,
+                    portal.prune_expired,
+                    stopping=stopping,
+                )
             )
     finally:
         await asyncio.shield(nc.drain())
