@@ -23,6 +23,7 @@ from stackbe_events.identity import MemberSignedOut
 
 from . import repository as repo
 from . import schemas as s
+from . import signin_repository as signins
 from .access import member_of
 from .deps import Deps
 from .errors import MemberNotFound, TenantNotFound, TokenAlreadyUsed, TokenInvalid
@@ -51,7 +52,7 @@ async def _issue_link(
     """Store a one-time link for the member; return the mailing of it, to run after commit."""
     token = new_secret()
     expires = deps.clock.now() + timedelta(seconds=deps.settings.magic_link_seconds)
-    await repo.insert_magic_link(conn, hash_secret(token), member["id"], expires)
+    await signins.insert_magic_link(conn, hash_secret(token), member["id"], expires)
     link = f"{deps.settings.public_url}/v1/auth/confirm?{urlencode({'token': token})}"
     minutes = deps.settings.magic_link_seconds // 60
     subject = "You are invited to StackBE" if invited else "Your StackBE sign-in link"
@@ -71,10 +72,10 @@ async def request_magic_link(
     email belongs to a member is only looked at after the answer, in the background."""
     email = normalise_email(data.email)
     since = deps.clock.now() - timedelta(hours=1)
-    by_email, by_ip = await repo.count_recent_sends(conn, email, caller.client_ip, since)
+    by_email, by_ip = await signins.count_recent_sends(conn, email, caller.client_ip, since)
     if caller.client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
         raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
-    await repo.insert_send(conn, email, caller.client_ip)
+    await signins.insert_send(conn, email, caller.client_ip)
     if by_email < deps.settings.magic_links_per_email_per_hour:
         pool, tenant_id = uow.pool, data.tenant_id
         uow.after_commit(lambda: _send_link_if_member(pool, deps, email, tenant_id))
@@ -96,7 +97,7 @@ async def _send_link_if_member(
 
 async def verify_magic_link(conn: asyncpg.Connection, deps: Deps, token: str) -> s.TokenPair:
     token_hash = hash_secret(token)
-    link = await repo.lock_magic_link(conn, token_hash)
+    link = await signins.lock_magic_link(conn, token_hash)
     now = deps.clock.now()
     if link is None:
         raise TokenInvalid()
@@ -104,7 +105,7 @@ async def verify_magic_link(conn: asyncpg.Connection, deps: Deps, token: str) ->
         raise TokenAlreadyUsed()
     if link["expires_at"] <= now:
         raise TokenExpired()
-    await repo.spend_magic_link(conn, token_hash, now)
+    await signins.spend_magic_link(conn, token_hash, now)
     member = await repo.get_member_by_id(conn, link["member_id"])
     if member is None:
         raise TokenInvalid()
@@ -116,7 +117,7 @@ async def _start_session(
 ) -> s.TokenPair:
     now = deps.clock.now()
     refresh = new_secret()
-    await repo.insert_refresh_token(
+    await signins.insert_refresh_token(
         conn,
         hash_secret(refresh),
         family_id,
@@ -145,18 +146,18 @@ async def refresh_session(
     conn: asyncpg.Connection, deps: Deps, uow: UnitOfWork, data: s.RefreshTokens
 ) -> s.TokenPair:
     token_hash = hash_secret(data.refresh_token)
-    found = await repo.get_refresh_token(conn, token_hash)
+    found = await signins.get_refresh_token(conn, token_hash)
     if found is None:
         raise TokenInvalid()
     # One refresh, logout or revocation of a family at a time: a logout racing this
     # refresh then also revokes the token this refresh issues.
-    await repo.lock_family(conn, found["family_id"])
-    row = await repo.lock_refresh_token(conn, token_hash)
+    await signins.lock_family(conn, found["family_id"])
+    row = await signins.lock_refresh_token(conn, token_hash)
     now = deps.clock.now()
     if row is None or row["revoked_at"] is not None:
         raise TokenInvalid()
     if row["used_at"] is not None:
-        await repo.revoke_family(conn, row["family_id"], now)
+        await signins.revoke_family(conn, row["family_id"], now)
         await outbox.record(
             conn,
             event(
@@ -171,7 +172,7 @@ async def refresh_session(
         raise TokenAlreadyUsed("Refresh token reused; every session of its family is revoked")
     if row["expires_at"] <= now:
         raise TokenExpired()
-    await repo.spend_refresh_token(conn, token_hash, now)
+    await signins.spend_refresh_token(conn, token_hash, now)
     member = await repo.get_member_by_id(conn, row["member_id"])
     if member is None:
         raise TokenInvalid()
@@ -181,8 +182,8 @@ async def refresh_session(
 async def logout(conn: asyncpg.Connection, deps: Deps, caller: Scope) -> None:
     tenant_id, member_id = member_of(caller)
     if caller.session_id:
-        await repo.lock_family(conn, caller.session_id)
-        await repo.revoke_family(conn, caller.session_id, deps.clock.now())
+        await signins.lock_family(conn, caller.session_id)
+        await signins.revoke_family(conn, caller.session_id, deps.clock.now())
         await outbox.record(
             conn,
             event(

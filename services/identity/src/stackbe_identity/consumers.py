@@ -20,6 +20,7 @@ from stackbe_events import rpc
 from stackbe_events.identity import TenantCreated
 
 from . import customer_auth, customers
+from . import customer_repository as customers_repo
 from . import repository as repo
 from .apps import announced
 from .billing import ApiAnswer, BillingNotSetUp, BillingUnavailable
@@ -79,13 +80,15 @@ def responders(nc: NATS, pool: asyncpg.Pool, deps: Deps) -> list[Responder]:
             if await repo.resolve_app(conn, q.tenant_id, q.app_id) is None:
                 return None
             if q.customer_id is not None:
-                row = await repo.get_customer(conn, q.tenant_id, q.app_id, q.customer_id)
+                row = await customers_repo.get_customer(conn, q.tenant_id, q.app_id, q.customer_id)
                 return None if row is None else _resolved(row)
             if q.email is None:
                 return None
             if not q.create:
                 email = normalise_email(q.email)
-                row = await repo.find_customer_by_email(conn, q.tenant_id, q.app_id, email)
+                row = await customers_repo.find_customer_by_email(
+                    conn, q.tenant_id, q.app_id, email
+                )
                 return None if row is None else _resolved(row)
             row, created = await customers.find_or_create_by_email(
                 conn, deps, q.tenant_id, q.app_id, q.email

@@ -25,9 +25,11 @@ from stackbe_common.uow import UnitOfWork
 from stackbe_events import rpc
 from stackbe_events.entitlements import CustomerEntitlements
 
+from . import customer_repository as customers_repo
 from . import customers
 from . import repository as repo
 from . import schemas as s
+from . import signin_repository as signins
 from .access import app_of
 from .customers import customer_out
 from .deps import Deps
@@ -73,10 +75,10 @@ async def _admit(conn: asyncpg.Connection, deps: Deps, email: str, client_ip: st
     """Count the request against the address and the email; whether to send (a refused
     address is 429, an email over its budget is silently not sent)."""
     since = deps.clock.now() - timedelta(hours=1)
-    by_email, by_ip = await repo.count_recent_sends(conn, email, client_ip, since)
+    by_email, by_ip = await signins.count_recent_sends(conn, email, client_ip, since)
     if client_ip is not None and by_ip >= deps.settings.magic_links_per_ip_per_hour:
         raise RateLimited("Too many sign-in links requested from this address", retry_after=3600)
-    await repo.insert_send(conn, email, client_ip)
+    await signins.insert_send(conn, email, client_ip)
     return bool(by_email < deps.settings.magic_links_per_email_per_hour)
 
 
@@ -115,14 +117,14 @@ async def _send_link(
                     conn, deps, app["tenant_id"], app["id"], email
                 )
             else:
-                customer = await repo.find_customer_by_email(
+                customer = await customers_repo.find_customer_by_email(
                     conn, app["tenant_id"], app["id"], email
                 )
             if customer is None:
                 return
             token = new_secret()
             expires = deps.clock.now() + timedelta(seconds=deps.settings.magic_link_seconds)
-            await repo.insert_customer_link(
+            await signins.insert_customer_link(
                 conn,
                 hash_secret(token),
                 app["tenant_id"],
@@ -169,7 +171,7 @@ async def verify_link(
     portal link is no app sign-in link, nor the other way round."""
     app = await live_app(conn, app_id)
     token_hash = hash_secret(token)
-    link = await repo.lock_customer_link(conn, app_id, token_hash)
+    link = await signins.lock_customer_link(conn, app_id, token_hash)
     now = deps.clock.now()
     if link is None or link["purpose"] != purpose:
         raise TokenInvalid()
@@ -177,8 +179,10 @@ async def verify_link(
         raise TokenAlreadyUsed()
     if link["expires_at"] <= now:
         raise TokenExpired()
-    await repo.spend_customer_link(conn, token_hash, now)
-    customer = await repo.get_customer(conn, link["tenant_id"], app_id, link["customer_id"])
+    await signins.spend_customer_link(conn, token_hash, now)
+    customer = await customers_repo.get_customer(
+        conn, link["tenant_id"], app_id, link["customer_id"]
+    )
     if customer is None:
         raise TokenInvalid()
     return await _session(deps, app, customer), link["redirect_url"]
@@ -192,7 +196,7 @@ async def mint_session(
     app = await live_app(conn, app_id)
     customer = None
     if has_prefix(customer_id, "cust"):
-        customer = await repo.get_customer(conn, tenant_id, app_id, customer_id)
+        customer = await customers_repo.get_customer(conn, tenant_id, app_id, customer_id)
     if customer is None:
         raise CustomerNotFound()
     return await _session(deps, app, customer)
@@ -227,7 +231,9 @@ async def current_session(
         or caller.principal.id is None
     ):
         raise SessionInvalid()
-    customer = await repo.get_customer(conn, caller.tenant_id, app_id, caller.principal.id)
+    customer = await customers_repo.get_customer(
+        conn, caller.tenant_id, app_id, caller.principal.id
+    )
     if customer is None:
         raise SessionInvalid()
     found = await _entitlements(nc, caller.tenant_id, app_id, customer["id"])

@@ -17,7 +17,7 @@ from stackbe_common.pagination import Page, PageParams, page_of
 from stackbe_common.scope import Scope
 from stackbe_events.identity import CustomerCreated, CustomerUpdated
 
-from . import repository as repo
+from . import customer_repository as customers_repo
 from . import schemas as s
 from .access import app_of
 from .deps import Deps
@@ -78,7 +78,7 @@ async def create_customer(
     tenant_id, app_id = app_of(caller, write=True)
     try:
         async with conn.transaction():  # a savepoint: a conflict leaves the request usable
-            row = await repo.insert_customer(
+            row = await customers_repo.insert_customer(
                 conn,
                 new_id("cust"),
                 tenant_id,
@@ -100,16 +100,16 @@ async def find_or_create_by_email(
     """(the app's customer with this email, whether it was created now). Two callers
     racing on one new email get the same customer."""
     email = normalise_email(email)
-    found = await repo.find_customer_by_email(conn, tenant_id, app_id, email)
+    found = await customers_repo.find_customer_by_email(conn, tenant_id, app_id, email)
     if found is not None:
         return found, False
     try:
         async with conn.transaction():
-            row = await repo.insert_customer(
+            row = await customers_repo.insert_customer(
                 conn, new_id("cust"), tenant_id, app_id, email, None, None, {}
             )
     except asyncpg.UniqueViolationError:
-        found = await repo.find_customer_by_email(conn, tenant_id, app_id, email)
+        found = await customers_repo.find_customer_by_email(conn, tenant_id, app_id, email)
         if found is None:
             raise
         return found, False
@@ -122,7 +122,7 @@ async def _customer_row(
 ) -> asyncpg.Record:
     row = None
     if has_prefix(customer_id, "cust"):
-        row = await repo.get_customer(conn, tenant_id, app_id, customer_id)
+        row = await customers_repo.get_customer(conn, tenant_id, app_id, customer_id)
     if row is None:
         raise CustomerNotFound()
     return row
@@ -141,7 +141,7 @@ async def list_customers(
     external_id: str | None,
 ) -> Page[s.Customer]:
     tenant_id, app_id = app_of(caller)
-    rows = await repo.list_customers(
+    rows = await customers_repo.list_customers(
         conn,
         tenant_id,
         app_id,
@@ -162,7 +162,7 @@ async def update_customer(
     name = _given(data.name, current["name"])
     try:
         async with conn.transaction():
-            row = await repo.update_customer(
+            row = await customers_repo.update_customer(
                 conn,
                 tenant_id,
                 app_id,

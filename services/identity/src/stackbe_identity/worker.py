@@ -14,7 +14,7 @@ from stackbe_common.outbox import OutboxRelay
 from stackbe_common.service import ServiceSettings
 from stackbe_common.stopping import Stopping
 
-from . import repository as repo
+from . import signin_repository as signins
 from .app import SCHEMA, build_deps
 from .config import IdentitySettings
 from .consumers import billing_handlers, responders, subscribe_key_use
@@ -48,7 +48,7 @@ async def run_worker(settings: ServiceSettings, stopping: Stopping) -> None:
                 run_periodically(
                     pool,
                     HOUSEKEEPING_SECONDS,
-                    repo.prune_expired,
+                    signins.prune_expired,
                     idempotency.prune,
                     stopping=stopping,
                 )
