@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from stackbe_common.clock import FixedClock
 from stackbe_common.scope import Principal, Scope
 from stackbe_common.testing.smtp import token_in
+from stackbe_identity import signin_repository
 from stackbe_identity.app import create_app
 
 from .conftest import Api, anonymous
@@ -187,3 +188,24 @@ async def test_an_expired_customer_link_is_token_expired(clocked, mailbox):
     clock.set(clock.now() + timedelta(minutes=15, seconds=1))
     r = await api.call("POST", f"/v1/apps/{app}/auth/verify", json={"token": token})
     assert r.status_code == 401 and r.json()["code"] == "TOKEN_EXPIRED"
+
+
+async def test_customer_links_a_day_past_expiry_are_pruned(api, db):
+    tenant = await api.new_tenant()
+    app = await new_app(api, tenant)
+    cust = await customer(api, tenant, app, "pruned@example.com")
+    now = datetime.now(UTC)
+    ages = {"old": now - timedelta(days=2), "recent": now - timedelta(hours=2), "live": now}
+    for label, expires in ages.items():
+        await db.execute(
+            "INSERT INTO customer_links (token_hash, tenant_id, app_id, customer_id, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            f"{app}-{label}",
+            tenant.id,
+            app,
+            cust["id"],
+            expires,
+        )
+    await signin_repository.prune_expired(db)
+    rows = await db.fetch("SELECT token_hash FROM customer_links WHERE app_id = $1", app)
+    assert {r["token_hash"] for r in rows} == {f"{app}-recent", f"{app}-live"}

@@ -154,7 +154,8 @@ async def spend_customer_link(conn: asyncpg.Connection, token_hash: str, now: da
 
 PRUNE = """
 WITH sends AS (DELETE FROM magic_link_sends WHERE sent_at < now() - interval '1 day'),
-     links AS (DELETE FROM magic_links WHERE expires_at < now() - interval '1 day')
+     links AS (DELETE FROM magic_links WHERE expires_at < now() - interval '1 day'),
+     customer_links AS (DELETE FROM customer_links WHERE expires_at < now() - interval '1 day')
 DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'
 """
 
